@@ -1,0 +1,27 @@
+"""Shared pytest fixtures for tests/ and bench/: the backend under test.
+
+``QK_DEVICE`` (set by tox's backend factor; default cpu) names the backend. When it is not usable
+here, tests that take the ``qk_device`` fixture are skipped with the reason, unless
+``QK_REQUIRE_DEVICE=1``, which turns the skip into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from qkernels.backends import resolve_device
+from qkernels.errors import InputError
+
+
+@pytest.fixture(scope="session")
+def qk_device() -> torch.device:
+    name = os.environ.get("QK_DEVICE", "cpu")
+    try:
+        return resolve_device(name)
+    except InputError as exc:
+        if os.environ.get("QK_REQUIRE_DEVICE") == "1":
+            pytest.fail(f"QK_DEVICE={name} is required (QK_REQUIRE_DEVICE=1) but not usable: {exc}")
+        pytest.skip(f"QK_DEVICE={name} is not usable here: {exc}")

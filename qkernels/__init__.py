@@ -1,0 +1,69 @@
+"""qkernels: quantum-inspired spectral geometry of neural-network operators (arXiv 2512.00880).
+
+Exact metrics between operator states, the ``qkernels`` command and its run folders.
+
+Example:
+    >>> import numpy as np, qkernels as qk
+    >>> psi = qk.state(qk.spectrum(qk.augmented(np.eye(2))))
+    >>> float(qk.fs_distance(psi, psi))
+    0.0
+"""
+
+from __future__ import annotations
+
+import os as _os
+
+# Vendor plug-ins (torch_npu, torch_mlu) may exit the interpreter on import when their runtime is
+# missing; qkernels probes them in a subprocess instead of letting torch auto-load them.
+_os.environ.setdefault("TORCH_DEVICE_BACKEND_AUTOLOAD", "0")
+
+__version__ = "0.1.0"
+
+from .backends import Backend, available_backends, resolve_device  # noqa: E402
+from .checkpoints import load_state_dict  # noqa: E402
+from .distances import (  # noqa: E402
+    cumulative_profile,
+    fs_distance,
+    pairwise_fs,
+    pairwise_w2_cumulative,
+    w1_cumulative,
+    w2_cumulative,
+    w2_empirical,
+)
+from .errors import InputError  # noqa: E402
+from .models import build_model, load_model, model_names  # noqa: E402
+from .operators import Operator, OperatorList, SkippedModule, extract_operators, operators_from_state_dict  # noqa: E402
+from .pairs import distance_table  # noqa: E402
+from .spectral import augmented, operator_spectra, spectrum, state  # noqa: E402
+from .timing import synchronize, time_callable  # noqa: E402
+
+__all__ = [
+    "__version__",
+    "InputError",
+    "augmented",
+    "spectrum",
+    "state",
+    "operator_spectra",
+    "fs_distance",
+    "pairwise_fs",
+    "w2_cumulative",
+    "pairwise_w2_cumulative",
+    "w1_cumulative",
+    "w2_empirical",
+    "cumulative_profile",
+    "extract_operators",
+    "operators_from_state_dict",
+    "Operator",
+    "OperatorList",
+    "SkippedModule",
+    "distance_table",
+    "build_model",
+    "load_model",
+    "model_names",
+    "load_state_dict",
+    "available_backends",
+    "resolve_device",
+    "Backend",
+    "synchronize",
+    "time_callable",
+]

@@ -1,0 +1,166 @@
+"""The ``qkernels`` command line (also ``python -m qkernels``).
+
+Exit status: 0 on success; 2 on bad arguments or input, with one line on stderr saying what and
+where (no traceback); 1 on an internal failure (with the traceback).
+
+Example:
+    >>> main(["devices", "--json"])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from pathlib import Path
+
+from . import __version__
+from .errors import InputError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises InputError instead of exiting, so every usage error is exit 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise InputError(f"{self.prog}: {message}")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="qkernels", description="Quantum-inspired spectral geometry of neural-network operators.")
+    p.add_argument("--version", action="version", version=f"qkernels {__version__}")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser, required=True)
+
+    r = sub.add_parser("run", help="run the benchmark suite (all sections or those named) into one run folder")
+    r.add_argument("--profile", default="quick", choices=["quick", "full"],
+                   help="quick: a 2-core laptop (default); full: paper scale, for GPUs")
+    r.add_argument("--sections", default=None, help="comma-separated sections (default: all registered)")
+    r.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, npu, mlu, xpu, mps (default auto)")
+    r.add_argument("--out", default=None, help="run folder (default reports/runs/<UTC timestamp>)")
+    r.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
+    r.add_argument("--resume", action="store_true", help="continue an interrupted run (--out, or the newest run)")
+    r.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    rep = sub.add_parser("report", help="rebuild report.md and report.html of a run folder")
+    rep.add_argument("run_dir", help="a run folder written by `qkernels run`")
+
+    d = sub.add_parser("devices", help="list the backends the suite knows and whether they are usable here")
+    d.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    ds = sub.add_parser("distances", help="spectral distances between the operators of one model or two")
+    ds.add_argument("model_a", help="built-in model name or checkpoint path (.pt/.pth/.safetensors)")
+    ds.add_argument("model_b", nargs="?", default=None, help="a second model, for cross-model distances")
+    ds.add_argument("--granularity", default="layer", choices=["layer", "filter"])
+    ds.add_argument("--metric", default="fs,w2cum",
+                    help="comma-separated: fs, chord, w2cum, w1cum, w2emp_psi, w2emp_s, spec_l2 (default fs,w2cum)")
+    ds.add_argument("--arch", default=None, help="built-in architecture to load MODEL_A's checkpoint into")
+    ds.add_argument("--arch-b", default=None, help="built-in architecture to load MODEL_B's checkpoint into")
+    ds.add_argument("--seed", type=int, default=0, help="initialization seed of built-in models (default 0)")
+    ds.add_argument("--device", default="cpu", help="device for the spectra (default cpu)")
+    ds.add_argument("--out", default=None, help="write CSV here (default: stdout)")
+    return p
+
+
+def _cmd_run(a: argparse.Namespace) -> int:
+    from .runner import run
+
+    path = run(profile=a.profile, sections=a.sections, device=a.device, out=a.out, seed=a.seed, resume=a.resume,
+               progress=not a.no_progress)
+    print(path)
+    return 0
+
+
+def _cmd_report(a: argparse.Namespace) -> int:
+    from .report import build_report
+    from .runfolder import RunFolder
+
+    rf = RunFolder(a.run_dir)
+    if not rf.path.is_dir():
+        raise InputError(f"run folder {a.run_dir!r} does not exist")
+    if not rf.env_path.is_file() and not any(rf.path.glob("*.csv")):
+        raise InputError(f"{a.run_dir!r} is not a qkernels run folder (no env.json and no section CSV)")
+    for p in build_report(rf):
+        print(p)
+    return 0
+
+
+def _cmd_devices(a: argparse.Namespace) -> int:
+    from .backends import available_backends
+
+    backends = available_backends()
+    if a.json:
+        print(json.dumps([b.as_dict() for b in backends], indent=2))
+        return 0
+    width = max(len(b.name) for b in backends)
+    for b in backends:
+        state = "usable" if b.usable else "unusable"
+        names = f" [{', '.join(b.device_names)}]" if b.device_names else ""
+        print(f"{b.name:<{width}}  {state:<8}  {b.reason}{names}")
+    return 0
+
+
+def _operators(spec: str, arch: str | None, seed: int, granularity: str):
+    from .models import load_model
+    from .operators import extract_operators, operators_from_state_dict
+
+    if arch is not None:
+        from .models.registry import _spec
+
+        _spec(arch)  # validate the name first
+    obj = load_model(spec, arch=arch, seed=seed)
+    if isinstance(obj, dict):
+        return operators_from_state_dict(obj, granularity)
+    return extract_operators(obj, granularity)
+
+
+def _cmd_distances(a: argparse.Namespace) -> int:
+    from .atomic import atomic_write_csv
+    from .backends import resolve_device
+    from .pairs import distance_table, parse_metrics
+
+    metrics = parse_metrics(a.metric)
+    device = resolve_device(a.device)
+    if a.out is not None and Path(a.out).is_dir():
+        raise InputError(f"--out {a.out!r} is a folder; give a file name")
+    ops_a = _operators(a.model_a, a.arch, a.seed, a.granularity)
+    ops_b = _operators(a.model_b, a.arch_b, a.seed, a.granularity) if a.model_b is not None else None
+    for ops in (ops_a, ops_b):
+        for s in (ops.skipped if ops is not None else []):
+            print(f"qkernels: skipped {s.name} ({s.module_type}): {s.reason}", file=sys.stderr)
+    df = distance_table(ops_a, ops_b, metrics=metrics, device=device)
+    if a.out is None:
+        df.to_csv(sys.stdout, index=False)
+    else:
+        atomic_write_csv(a.out, df)
+        print(a.out)
+    return 0
+
+
+_COMMANDS = {"run": _cmd_run, "report": _cmd_report, "devices": _cmd_devices, "distances": _cmd_distances}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    try:
+        args = _build_parser().parse_args(argv)
+        return _COMMANDS[args.command](args)
+    except InputError as exc:
+        print(f"qkernels: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("qkernels: interrupted; finished units are kept (continue with --resume)", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception:
+        traceback.print_exc()
+        print("qkernels: internal error (this is a bug; please report it with the traceback above)", file=sys.stderr)
+        return 1
+
+
+def console_main() -> None:
+    """Console-script wrapper: exit with :func:`main`'s status."""
+    sys.exit(main())
+
+
+__all__ = ["main", "console_main"]

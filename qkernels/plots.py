@@ -1,0 +1,86 @@
+"""Figures for reports (matplotlib, Agg backend, written atomically as PNG).
+
+Example:
+    >>> import numpy as np, tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "h.png")
+    >>> heatmap(np.eye(3), ["a", "b", "c"], "identity", p, "d")
+    >>> os.path.getsize(p) > 0
+    True
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .atomic import atomic_write_bytes  # noqa: E402
+
+
+def _save(fig, path: str | Path) -> None:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def heatmap(matrix: np.ndarray, labels: Sequence[str], title: str, path: str | Path, cbar_label: str) -> None:
+    """A labelled square heat map of a pairwise-distance matrix."""
+    n = len(labels)
+    size = min(12.0, 3.0 + 0.28 * n)
+    fig, ax = plt.subplots(figsize=(size + 1.5, size))
+    im = ax.imshow(matrix, cmap="viridis", interpolation="nearest")
+    ax.set_xticks(range(n), labels, rotation=90, fontsize=7)
+    ax.set_yticks(range(n), labels, fontsize=7)
+    ax.set_title(title)
+    fig.colorbar(im, ax=ax, label=cbar_label, shrink=0.8)
+    _save(fig, path)
+
+
+def scatter(x: np.ndarray, y: np.ndarray, xlabel: str, ylabel: str, title: str, path: str | Path,
+            groups: Sequence[str] | None = None, loglog: bool = False) -> None:
+    """A scatter plot, coloured by ``groups`` when given."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.8))
+    if groups is None:
+        ax.scatter(x, y, s=10, alpha=0.7)
+    else:
+        garr = np.asarray(groups)
+        for g in dict.fromkeys(garr):
+            m = garr == g
+            ax.scatter(np.asarray(x)[m], np.asarray(y)[m], s=10, alpha=0.7, label=str(g))
+        ax.legend(fontsize=8)
+    if loglog:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def ranges(labels: Sequence[str], lo: np.ndarray, mid: np.ndarray, hi: np.ndarray, ylabel: str, title: str,
+           path: str | Path, extra: tuple[np.ndarray, str] | None = None) -> None:
+    """Per-label ranges (lo..hi bars with a marker at mid), e.g. distance distributions per layer."""
+    n = len(labels)
+    fig, ax = plt.subplots(figsize=(min(14.0, 3.0 + 0.35 * n), 4.5))
+    xs = np.arange(n)
+    ax.vlines(xs, lo, hi, color="tab:blue", alpha=0.5, lw=4, label="5%–95% of pairs")
+    ax.plot(xs, mid, "o", color="tab:blue", label="median pair")
+    if extra is not None:
+        ax.plot(xs, extra[0], "v", color="tab:red", label=extra[1])
+    ax.set_xticks(xs, labels, rotation=90, fontsize=7)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, axis="y")
+    _save(fig, path)
+
+
+__all__ = ["heatmap", "scatter", "ranges"]

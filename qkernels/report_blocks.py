@@ -1,0 +1,140 @@
+"""Report building blocks, rendered both as Markdown and as standalone HTML.
+
+Sections describe their part of a report as a list of blocks; :func:`to_markdown` and
+:func:`to_html` render the same list, so the two formats never drift apart.
+
+Example:
+    >>> import pandas as pd
+    >>> blocks = [Heading(2, "Metrics"), Paragraph("Two rows."), Table(pd.DataFrame({"a": [1.0, 2.5]}))]
+    >>> print(to_markdown(blocks))
+    ## Metrics
+    <BLANKLINE>
+    Two rows.
+    <BLANKLINE>
+    | a |
+    |---|
+    | 1 |
+    | 2.5 |
+    <BLANKLINE>
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Heading:
+    level: int
+    text: str
+    anchor: str | None = None
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    text: str
+
+
+@dataclass(frozen=True)
+class Table:
+    df: pd.DataFrame
+    caption: str | None = None
+
+
+@dataclass(frozen=True)
+class Figure:
+    path: str  # relative to the run folder, e.g. "figures/metrics_fs_resnet18.png"
+    caption: str
+
+
+Block = Heading | Paragraph | Table | Figure
+
+
+def fmt(x: object) -> str:
+    """Format a table cell: 4 significant digits for floats, plain text otherwise."""
+    if isinstance(x, float):
+        if math.isnan(x):
+            return ""
+        if x != 0 and (abs(x) < 1e-3 or abs(x) >= 1e6):
+            return f"{x:.3e}"
+        return f"{x:.4g}"
+    return str(x)
+
+
+def slug(text: str) -> str:
+    """GitHub-style heading anchor."""
+    return re.sub(r"[^a-z0-9 -]", "", text.lower()).strip().replace(" ", "-")
+
+
+def _md_cell(x: object) -> str:
+    return fmt(x).replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(blocks: list[Block]) -> str:
+    """Render blocks as GitHub-flavoured Markdown."""
+    out: list[str] = []
+    for b in blocks:
+        if isinstance(b, Heading):
+            out.append(f"{'#' * b.level} {b.text}\n")
+        elif isinstance(b, Paragraph):
+            out.append(b.text + "\n")
+        elif isinstance(b, Table):
+            if b.caption:
+                out.append(f"*{b.caption}*\n")
+            cols = [str(c) for c in b.df.columns]
+            lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+            lines += ["| " + " | ".join(_md_cell(v) for v in row) + " |" for row in b.df.itertuples(index=False)]
+            out.append("\n".join(lines) + "\n")
+        elif isinstance(b, Figure):
+            out.append(f"![{b.caption}]({b.path})\n\n*{b.caption}*\n")
+    return "\n".join(out)
+
+
+_CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:0.9em}th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}
+th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}img{max-width:100%}figcaption{color:#555}
+code{background:#f3f3f3;padding:0 3px}"""
+
+
+def _inline(text: str) -> str:
+    """Escape text, then render `code`, **bold** and [links](url) as HTML."""
+    t = html.escape(text, quote=False)
+    t = re.sub(r"`([^`]+)`", r"<code>\1</code>", t)
+    t = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", t)
+    return re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)", lambda m: f'<a href="{html.escape(m.group(2))}">{m.group(1)}</a>', t)
+
+
+def to_html(blocks: list[Block], title: str) -> str:
+    """Render blocks as one standalone HTML page (figures linked by relative path)."""
+    body: list[str] = []
+    for b in blocks:
+        if isinstance(b, Heading):
+            anchor = b.anchor or slug(b.text)
+            body.append(f'<h{b.level} id="{html.escape(anchor)}">{_inline(b.text)}</h{b.level}>')
+        elif isinstance(b, Paragraph):
+            body.append(f"<p>{_inline(b.text)}</p>")
+        elif isinstance(b, Table):
+            head = "".join(f"<th>{html.escape(str(c))}</th>" for c in b.df.columns)
+            rows = "".join(
+                "<tr>" + "".join(f"<td>{_inline(fmt(v))}</td>" for v in row) + "</tr>"
+                for row in b.df.itertuples(index=False)
+            )
+            cap = f"<caption>{_inline(b.caption)}</caption>" if b.caption else ""
+            body.append(f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+        elif isinstance(b, Figure):
+            body.append(
+                f'<figure><img src="{html.escape(b.path)}" alt="{html.escape(b.caption)}">'
+                f"<figcaption>{_inline(b.caption)}</figcaption></figure>"
+            )
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{_CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )
+
+
+__all__ = ["Heading", "Paragraph", "Table", "Figure", "Block", "to_markdown", "to_html", "fmt", "slug"]

@@ -1,0 +1,179 @@
+"""The run folder: where one ``qkernels run`` keeps its results, resumably.
+
+Layout::
+
+    <run>/env.json              versions, machine, devices, seeds, profile, times
+    <run>/<section>.csv         one long-format CSV per section (written when the section ends)
+    <run>/report.md, report.html, figures/*.png
+    <run>/.parts/<section>/     one CSV per finished unit of work (atomic), and DONE
+
+A section's work is split into units with stable keys. Each finished unit is written at once,
+atomically, as its own part file; an interrupted run restarted with ``--resume`` skips the units
+whose parts exist, so nothing is lost and no row is duplicated. The section CSV is the
+concatenation of its parts in plan order. Part file names are derived from the key (letters,
+digits, ``._-`` only, plus a hash), so no key can write outside the run folder.
+
+Example:
+    >>> import tempfile, pandas as pd
+    >>> run = RunFolder(tempfile.mkdtemp())
+    >>> sink = run.sink("metrics")
+    >>> sink.put("model=a", pd.DataFrame({"x": [1]}))
+    >>> sink.has("model=a"), sink.has("model=b")
+    (True, False)
+    >>> sink.finalize(["model=a"]).x.tolist()
+    [1]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from .atomic import atomic_write_csv, atomic_write_json, atomic_write_text
+from .errors import InputError
+
+DEFAULT_ROOT = Path("reports") / "runs"
+
+
+def default_run_dir(root: str | Path = DEFAULT_ROOT) -> Path:
+    """``reports/runs/<UTC timestamp>`` (with a suffix if that name is taken)."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    path = Path(root) / stamp
+    k = 1
+    while path.exists():
+        path = Path(root) / f"{stamp}-{k}"
+        k += 1
+    return path
+
+
+def latest_run_dir(root: str | Path = DEFAULT_ROOT) -> Path | None:
+    """The newest run folder (by name) under ``root`` that has an env.json, or None."""
+    root = Path(root)
+    if not root.is_dir():
+        return None
+    runs = sorted(p for p in root.iterdir() if (p / "env.json").is_file())
+    return runs[-1] if runs else None
+
+
+def part_filename(key: str) -> str:
+    """A safe file name for a unit key: a readable slug plus a hash of the exact key."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", key).strip("._")[:80] or "part"
+    return f"{slug}-{hashlib.sha1(key.encode('utf-8')).hexdigest()[:10]}.csv"
+
+
+class PartSink:
+    """Finished units of one section, one atomic CSV per unit key."""
+
+    def __init__(self, folder: Path, section: str, csv_path: Path):
+        self.folder = folder
+        self.section = section
+        self.csv_path = csv_path
+
+    def _path(self, key: str) -> Path:
+        return self.folder / part_filename(key)
+
+    def has(self, key: str) -> bool:
+        """Whether the unit ``key`` is finished."""
+        return self._path(key).is_file()
+
+    def put(self, key: str, df: pd.DataFrame) -> None:
+        """Record the rows of the finished unit ``key`` (atomically; replaces an earlier one)."""
+        if not isinstance(df, pd.DataFrame):
+            raise TypeError(f"section {self.section!r}, unit {key!r}: expected a DataFrame, got {type(df).__name__}")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_csv(self._path(key), df)
+
+    def get(self, key: str) -> pd.DataFrame:
+        """The rows of the finished unit ``key``."""
+        return _read_csv(self._path(key))
+
+    @property
+    def done(self) -> bool:
+        """Whether the section was finalized."""
+        return (self.folder / "DONE").is_file() and self.csv_path.is_file()
+
+    def finalize(self, keys: list[str]) -> pd.DataFrame:
+        """Concatenate the parts of ``keys`` in order into ``<section>.csv`` (atomic) and mark DONE."""
+        missing = [k for k in keys if not self.has(k)]
+        if missing:
+            raise RuntimeError(f"section {self.section!r}: units not finished: {missing[:5]}")
+        frames = [self.get(k) for k in keys]
+        frames = [f for f in frames if not f.empty]
+        df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        # keep integer columns integer where other parts lack them (NaN would make them float)
+        ints = {c for f in frames for c in f.columns if pd.api.types.is_integer_dtype(f[c])}
+        ints -= {c for f in frames for c in f.columns if pd.api.types.is_float_dtype(f[c])}
+        for c in ints:
+            df[c] = df[c].astype("Int64")
+        atomic_write_csv(self.csv_path, df)
+        atomic_write_text(self.folder / "DONE", "\n".join(keys) + "\n")
+        return df
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+
+
+class RunFolder:
+    """Paths of one run folder, and its per-section sinks."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    @property
+    def env_path(self) -> Path:
+        return self.path / "env.json"
+
+    @property
+    def figures(self) -> Path:
+        return self.path / "figures"
+
+    def csv(self, section: str) -> Path:
+        """``<run>/<section>.csv``."""
+        return self.path / f"{section}.csv"
+
+    def sink(self, section: str) -> PartSink:
+        """The part sink of ``section``."""
+        return PartSink(self.path / ".parts" / section, section, self.csv(section))
+
+    def read_env(self) -> dict:
+        """env.json as a dict ({} when absent)."""
+        if not self.env_path.is_file():
+            return {}
+        try:
+            return json.loads(self.env_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InputError(f"{self.env_path}: not readable JSON ({exc})") from None
+
+    def write_env(self, env: dict) -> None:
+        atomic_write_json(self.env_path, env)
+
+    def prepare(self, *, resume: bool, profile: str, seed: int) -> None:
+        """Create the folder, or check that an existing one may be resumed with these settings."""
+        if self.path.exists() and not self.path.is_dir():
+            raise InputError(f"--out {str(self.path)!r} exists and is not a folder")
+        has_content = self.path.is_dir() and any(self.path.iterdir())
+        if has_content and not resume:
+            raise InputError(f"run folder {str(self.path)!r} is not empty; pass --resume to continue it or choose another --out")
+        if resume and has_content:
+            env = self.read_env()
+            if not env:
+                raise InputError(f"cannot resume {str(self.path)!r}: it has no env.json (not a qkernels run folder)")
+            old = (env.get("profile"), env.get("seeds", {}).get("seed"))
+            if old != (profile, seed):
+                raise InputError(
+                    f"cannot resume {str(self.path)!r}: it was started with profile={old[0]!r}, seed={old[1]!r}, "
+                    f"not profile={profile!r}, seed={seed!r}"
+                )
+        self.path.mkdir(parents=True, exist_ok=True)
+
+
+__all__ = ["RunFolder", "PartSink", "default_run_dir", "latest_run_dir", "part_filename", "DEFAULT_ROOT"]
