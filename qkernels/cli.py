@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -136,6 +137,12 @@ def _cmd_distances(a: argparse.Namespace) -> int:
     return 0
 
 
+def _one_line(text: str) -> str:
+    """Drop terminal escape codes and control characters; join lines."""
+    text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text)
+    return " ".join("".join(ch if ch.isprintable() or ch == "\n" else " " for ch in text).split())
+
+
 _COMMANDS = {"run": _cmd_run, "report": _cmd_report, "devices": _cmd_devices, "distances": _cmd_distances}
 
 
@@ -145,8 +152,10 @@ def main(argv: list[str] | None = None) -> int:
         args = _build_parser().parse_args(argv)
         return _COMMANDS[args.command](args)
     except InputError as exc:
-        print(f"qkernels: error: {exc}", file=sys.stderr)
+        print(f"qkernels: error: {_one_line(str(exc))}", file=sys.stderr)
         return 2
+    except SystemExit as exc:  # --help / --version
+        return exc.code if isinstance(exc.code, int) else 0
     except KeyboardInterrupt:
         print("qkernels: interrupted; finished units are kept (continue with --resume)", file=sys.stderr)
         return 130

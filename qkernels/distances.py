@@ -292,8 +292,8 @@ def w2_empirical(u: ArrayLike, v: ArrayLike) -> Any:
 
     Example:
         >>> import numpy as np
-        >>> float(w2_empirical(np.array([3.0, 1.0]), np.array([1.0, 2.0])))
-        0.7071067811865476
+        >>> round(float(w2_empirical(np.array([3.0, 1.0]), np.array([1.0, 2.0]))), 12)
+        0.707106781187
     """
     a, b, kind = _pair(u, v, ("u", "v"), states=False)
     n = a.shape[-1]

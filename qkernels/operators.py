@@ -245,13 +245,23 @@ def operators_from_state_dict(state: Mapping[str, torch.Tensor], granularity: Gr
     for key, w in state.items():
         if not isinstance(w, torch.Tensor):
             continue
-        if key.endswith(".in_proj_weight") or key == "in_proj_weight":
-            prefix = key[: -len("in_proj_weight")].rstrip(".")
-            E = w.shape[1]
-            bias = state.get(f"{prefix}.in_proj_bias" if prefix else "in_proj_bias")
-            bs = list(bias.split(E)) if isinstance(bias, torch.Tensor) else [None] * 3
+        if key.endswith("in_proj_weight") and (key == "in_proj_weight" or key.endswith(".in_proj_weight")):
+            prefix = key[: -len("in_proj_weight")]
+            E = w.shape[0] // 3
+            bias = state.get(f"{prefix}in_proj_bias")
+            bs = list(bias.split(E)) if isinstance(bias, torch.Tensor) and bias.numel() == 3 * E else [None] * 3
             for tag, wi, bi in zip(("q_proj", "k_proj", "v_proj"), w.split(E, dim=0), bs):
-                ops += _linear_ops(f"{prefix}.{tag}", "state_dict", "attention", wi, bi, granularity)
+                ops += _linear_ops(f"{prefix}{tag}", "state_dict", "attention", wi, bi, granularity)
+            continue
+        sep = next((t for t in ("q_proj_weight", "k_proj_weight", "v_proj_weight")
+                    if key == t or key.endswith("." + t)), None)
+        if sep is not None:  # attention with kdim/vdim != embed_dim: separate q/k/v weights
+            prefix = key[: -len(sep)]
+            k = ("q_proj_weight", "k_proj_weight", "v_proj_weight").index(sep)
+            bias = state.get(f"{prefix}in_proj_bias")
+            E = w.shape[0]
+            bi = bias[k * E : (k + 1) * E] if isinstance(bias, torch.Tensor) and bias.numel() == 3 * E else None
+            ops += _linear_ops(f"{prefix}{sep[:-len('_weight')]}", "state_dict", "attention", w, bi, granularity)
             continue
         if not key.endswith("weight") or key.endswith("_weight"):
             continue

@@ -44,9 +44,12 @@ def heatmap(matrix: np.ndarray, labels: Sequence[str], title: str, path: str | P
 
 
 def scatter(x: np.ndarray, y: np.ndarray, xlabel: str, ylabel: str, title: str, path: str | Path,
-            groups: Sequence[str] | None = None, loglog: bool = False) -> None:
-    """A scatter plot, coloured by ``groups`` when given."""
+            groups: Sequence[str] | None = None, loglog: bool = False,
+            curve: tuple[np.ndarray, np.ndarray, str] | None = None) -> None:
+    """A scatter plot, coloured by ``groups`` when given, with an optional reference curve."""
     fig, ax = plt.subplots(figsize=(6.5, 4.8))
+    if curve is not None:
+        ax.plot(curve[0], curve[1], "k--", lw=1, label=curve[2])
     if groups is None:
         ax.scatter(x, y, s=10, alpha=0.7)
     else:
@@ -54,6 +57,7 @@ def scatter(x: np.ndarray, y: np.ndarray, xlabel: str, ylabel: str, title: str, 
         for g in dict.fromkeys(garr):
             m = garr == g
             ax.scatter(np.asarray(x)[m], np.asarray(y)[m], s=10, alpha=0.7, label=str(g))
+    if groups is not None or curve is not None:
         ax.legend(fontsize=8)
     if loglog:
         ax.set_xscale("log")

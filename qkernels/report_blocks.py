@@ -106,7 +106,19 @@ def _inline(text: str) -> str:
     t = html.escape(text, quote=False)
     t = re.sub(r"`([^`]+)`", r"<code>\1</code>", t)
     t = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", t)
-    return re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)", lambda m: f'<a href="{html.escape(m.group(2))}">{m.group(1)}</a>', t)
+    return re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)", _link, t)
+
+
+_SAFE_URL = re.compile(r"^(#|https?://|[A-Za-z0-9_.\-/]+(#[A-Za-z0-9_\-]*)?$)")
+
+
+def _link(m: re.Match) -> str:
+    """An <a> for [text](url) when url is an anchor, http(s) or a relative path; else plain text."""
+    text, url = m.group(1), m.group(2)  # both already HTML-escaped (quote=False)
+    if not _SAFE_URL.match(url):
+        return m.group(0)
+    return f'<a href="{url.replace(chr(34), "&quot;")}">{text}</a>'
+
 
 
 def to_html(blocks: list[Block], title: str) -> str:

@@ -235,7 +235,7 @@ class MetricsSection(Section):
                     continue
                 M = _square(m, names)
                 path = run.figures / f"metrics_{metric}_{model}.png"
-                plots.heatmap(M, names, f"{model}: layer-by-layer {metric}", path, label)
+                plots.heatmap(M, names, f"{model}: layer-by-layer {label.split(' ')[0]}", path, label)
                 blocks.append(Figure(f"figures/{path.name}", f"{model}: {label} between every pair of layer operators"))
         within = df[(df.kind == "within_layer") & (df.metric == "fs")]
         for model in dict.fromkeys(within.model):
@@ -250,11 +250,13 @@ class MetricsSection(Section):
                     "neighbour distances mark candidate redundant filters")))
         if not layer.empty:
             piv = layer.pivot_table(index=["model", "op_a", "op_b"], columns="metric", values="value").reset_index()
-            if {"fs", "w2cum"} <= set(piv.columns):
+            ok = (piv.fs > 0) & (piv.w2cum > 0) if {"fs", "w2cum"} <= set(piv.columns) else None
+            if ok is not None and bool(ok.any()):
                 path = run.figures / "metrics_fs_vs_w2cum.png"
-                ok = (piv.fs > 0) & (piv.w2cum > 0)
+                xs = np.geomspace(max(float(piv.fs[ok].min()), 1e-6), float(piv.fs[ok].max()), 100)
                 plots.scatter(piv.fs[ok].to_numpy(), piv.w2cum[ok].to_numpy(), "d_FS (rad)", "W₂cum",
-                              "Layer pairs: d_FS against W₂cum", path, groups=list(piv.model[ok]), loglog=True)
+                              "Layer pairs: d_FS against W₂cum", path, groups=list(piv.model[ok]), loglog=True,
+                              curve=(xs, np.sqrt(np.sin(xs)), "bound √(sin d_FS)"))
                 blocks.append(Figure(f"figures/{path.name}", (
                     "d_FS against W₂cum for every layer pair: W₂cum ≤ √(sin d_FS) always, with no converse")))
         return blocks
