@@ -16,7 +16,7 @@ import torch
 
 from qkernels import extract_operators, operator_spectra, pairwise_fs, pairwise_w2_cumulative, spectrum
 from qkernels.models import build_model
-from qkernels.speedgoals import random_states
+from qkernels.speedgoals import pot_inputs, random_states, sample_pairs
 from qkernels.timing import synchronize
 
 FS_N, FS_D = 4096, 64
@@ -63,22 +63,14 @@ def bench_w2cum_allpairs_ours(benchmark, w2_states):
     pairs = W2_N * (W2_N - 1) // 2
     benchmark.extra_info.update(n=W2_N, d=W2_D, pairs=pairs, goal=">=5x emd2_1d loop, >=1000x emd2 loop")
     W = benchmark(lambda: pairwise_w2_cumulative(w2_states, squared=True))
-    P = (w2_states * w2_states).numpy()
-    P = P / P.sum(1, keepdims=True)
-    x = np.arange(1, W2_D + 1) / W2_D
+    P, x = pot_inputs(w2_states)
     for i, j in [(0, 1), (5, 200), (100, 255)]:
         ref = ot.emd2_1d(x, x, P[i], P[j])
         assert abs(float(W[i, j]) - ref) <= 1e-12 * ref
 
 
 def _pot_pairs(k: int) -> list[tuple[int, int]]:
-    rng = np.random.default_rng(0)
-    out = []
-    while len(out) < k:
-        i, j = rng.integers(0, W2_N, size=2)
-        if i != j:
-            out.append((int(i), int(j)))
-    return out
+    return sample_pairs(W2_N, k, np.random.default_rng(0))
 
 
 @pytest.mark.benchmark(group="w2cum_allpairs")
@@ -86,9 +78,7 @@ def bench_w2cum_emd2_1d_loop_sample(benchmark, w2_states):
     pairs = _pot_pairs(200)
     benchmark.extra_info.update(sampled_pairs=len(pairs), all_pairs=W2_N * (W2_N - 1) // 2, reference=True,
                                 note="scale the median by all_pairs/sampled_pairs")
-    P = (w2_states * w2_states).numpy()
-    P = P / P.sum(1, keepdims=True)
-    x = np.arange(1, W2_D + 1) / W2_D
+    P, x = pot_inputs(w2_states)
     vals = benchmark(lambda: [ot.emd2_1d(x, x, P[i], P[j]) for i, j in pairs])
     assert all(v >= 0 for v in vals)
 
@@ -98,9 +88,7 @@ def bench_w2cum_emd2_loop_sample(benchmark, w2_states):
     pairs = _pot_pairs(2)
     benchmark.extra_info.update(sampled_pairs=len(pairs), all_pairs=W2_N * (W2_N - 1) // 2, reference=True,
                                 note="scale the median by all_pairs/sampled_pairs")
-    P = (w2_states * w2_states).numpy()
-    P = P / P.sum(1, keepdims=True)
-    x = np.arange(1, W2_D + 1) / W2_D
+    P, x = pot_inputs(w2_states)
     M = (x[:, None] - x[None, :]) ** 2
     vals = benchmark.pedantic(lambda: [ot.emd2(P[i], P[j], M) for i, j in pairs], rounds=3, iterations=1)
     W = pairwise_w2_cumulative(w2_states, squared=True)

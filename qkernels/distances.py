@@ -108,6 +108,19 @@ def fs_distance(psi_a: ArrayLike, psi_b: ArrayLike) -> Any:
     return restore(_fs_from_vectors(a, b), kind)
 
 
+def _state_matrices(Psi_a: ArrayLike, Psi_b: ArrayLike | None) -> tuple[torch.Tensor, torch.Tensor, Kind]:
+    """Validate two state matrices (B defaults to A), on one device, padded to a common length."""
+    A, kind = check_states(Psi_a, "Psi_a", ndim=2)
+    if Psi_b is None:
+        return A, A, kind
+    B, _ = check_states(Psi_b, "Psi_b", ndim=2)
+    if A.device != B.device:
+        raise InputError(f"Psi_a and Psi_b are on different devices ({A.device}, {B.device})")
+    dtype = common_dtype(A, B)
+    n = max(A.shape[-1], B.shape[-1])
+    return pad_last(A.to(dtype), n), pad_last(B.to(dtype), n), kind
+
+
 def pairwise_fs(Psi_a: ArrayLike, Psi_b: ArrayLike | None = None) -> Any:
     """All-pairs Fubini–Study distances between the rows of Psi_a and Psi_b (default: Psi_a).
 
@@ -129,16 +142,7 @@ def pairwise_fs(Psi_a: ArrayLike, Psi_b: ArrayLike | None = None) -> Any:
                [1.5708, 0.    , 1.5708],
                [1.5708, 1.5708, 0.    ]])
     """
-    A, kind = check_states(Psi_a, "Psi_a", ndim=2)
-    if Psi_b is None:
-        B = A
-    else:
-        B, _ = check_states(Psi_b, "Psi_b", ndim=2)
-        if A.device != B.device:
-            raise InputError(f"Psi_a and Psi_b are on different devices ({A.device}, {B.device})")
-        dtype = common_dtype(A, B)
-        n = max(A.shape[-1], B.shape[-1])
-        A, B = pad_last(A.to(dtype), n), pad_last(B.to(dtype), n)
+    A, B, kind = _state_matrices(Psi_a, Psi_b)
     G = A @ B.mT
     G.abs_()
     near = (G > 1 - _REFINE.get(G.dtype, 1e-2)).nonzero()
@@ -239,17 +243,8 @@ def pairwise_w2_cumulative(
         array([[0. , 0.5],
                [0.5, 0. ]])
     """
-    A, kind = check_states(Psi_a, "Psi_a", ndim=2)
+    A, B, kind = _state_matrices(Psi_a, Psi_b)
     symmetric = Psi_b is None
-    if symmetric:
-        B = A
-    else:
-        B, _ = check_states(Psi_b, "Psi_b", ndim=2)
-        if A.device != B.device:
-            raise InputError(f"Psi_a and Psi_b are on different devices ({A.device}, {B.device})")
-        dtype = common_dtype(A, B)
-        n = max(A.shape[-1], B.shape[-1])
-        A, B = pad_last(A.to(dtype), n), pad_last(B.to(dtype), n)
     (Fa, La), (Fb, Lb) = _profile_hilo(A), _profile_hilo(B)
     na, nb, n = Fa.shape[0], Fb.shape[0], Fa.shape[1]
     out = torch.zeros(na, nb, dtype=Fa.dtype, device=Fa.device)

@@ -61,6 +61,22 @@ def measure_fs_allpairs(n: int = 4096, d: int = 64, repeat: int = 3, device: str
             "max_abs_err_vs_gemm": float((D - ref)[off].abs().max()), "n": n, "d": d}
 
 
+def pot_inputs(X: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """POT's inputs for the cumulative profiles of states X (n, d): masses ψ²/Σψ² and positions k/d."""
+    P = (X * X).numpy()
+    return P / P.sum(1, keepdims=True), np.arange(1, X.shape[1] + 1, dtype=np.float64) / X.shape[1]
+
+
+def sample_pairs(n: int, k: int, rng: np.random.Generator) -> list[tuple[int, int]]:
+    """k random ordered pairs (i, j), i != j, of range(n)."""
+    out: list[tuple[int, int]] = []
+    while len(out) < k:
+        i, j = rng.integers(0, n, size=2)
+        if i != j:
+            out.append((int(i), int(j)))
+    return out
+
+
 def measure_w2cum_allpairs(
     n: int = 256, d: int = 512, n_emd2_1d: int = 200, n_emd2: int = 3, repeat: int = 3, seed: int = 0
 ) -> dict:
@@ -71,18 +87,9 @@ def measure_w2cum_allpairs(
     pairs_total = n * (n - 1) // 2
     ours = time_callable(lambda: pairwise_w2_cumulative(X, squared=True), repeat=repeat, warmup=1)
     W2 = pairwise_w2_cumulative(X, squared=True).numpy()
-    P = (X * X).numpy()
-    P = P / P.sum(1, keepdims=True)
-    x = np.arange(1, d + 1, dtype=np.float64) / d
+    P, x = pot_inputs(X)
     rng = np.random.default_rng(seed)
-
-    def sample(k: int) -> list[tuple[int, int]]:
-        out = []
-        while len(out) < k:
-            i, j = rng.integers(0, n, size=2)
-            if i != j:
-                out.append((int(i), int(j)))
-        return out
+    sample = lambda k: sample_pairs(n, k, rng)  # noqa: E731
 
     s1 = sample(n_emd2_1d)
     t0 = time.perf_counter()
@@ -127,4 +134,5 @@ def measure_spectra_resnet18(repeat: int = 3, device: str | torch.device = "cpu"
     return {"total_s": t.median, "operators": n_ops}
 
 
-__all__ = ["GOALS", "random_states", "measure_fs_allpairs", "measure_w2cum_allpairs", "measure_spectra_resnet18"]
+__all__ = ["GOALS", "random_states", "pot_inputs", "sample_pairs", "measure_fs_allpairs", "measure_w2cum_allpairs",
+           "measure_spectra_resnet18"]
