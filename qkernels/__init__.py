@@ -1,6 +1,7 @@
 """qkernels: quantum-inspired spectral geometry of neural-network operators (arXiv 2512.00880).
 
-Exact metrics between operator states, the ``qkernels`` command and its run folders.
+Exact metrics between operator states, the bound checker of Theorem 2.1, the ``qkernels``
+command and its run folders.
 
 Example:
     >>> import numpy as np, qkernels as qk
@@ -19,7 +20,9 @@ _os.environ.setdefault("TORCH_DEVICE_BACKEND_AUTOLOAD", "0")
 
 __version__ = "0.1.0"
 
+from .activations import ACTIVATIONS, get_activation  # noqa: E402
 from .backends import Backend, available_backends, resolve_device  # noqa: E402
+from .bounds import ALL_BOUNDS, FALSE_BOUNDS, TRUE_BOUNDS, check_bounds, check_bounds_batch, witness_gap  # noqa: E402
 from .checkpoints import load_state_dict  # noqa: E402
 from .distances import (  # noqa: E402
     cumulative_profile,
@@ -57,6 +60,14 @@ __all__ = [
     "OperatorList",
     "SkippedModule",
     "distance_table",
+    "check_bounds",
+    "check_bounds_batch",
+    "witness_gap",
+    "TRUE_BOUNDS",
+    "FALSE_BOUNDS",
+    "ALL_BOUNDS",
+    "ACTIVATIONS",
+    "get_activation",
     "build_model",
     "load_model",
     "model_names",

@@ -70,7 +70,7 @@ def scatter(x: np.ndarray, y: np.ndarray, xlabel: str, ylabel: str, title: str, 
 
 
 def ranges(labels: Sequence[str], lo: np.ndarray, mid: np.ndarray, hi: np.ndarray, ylabel: str, title: str,
-           path: str | Path, extra: tuple[np.ndarray, str] | None = None) -> None:
+           path: str | Path, extra: tuple[np.ndarray, str] | None = None, logy: bool = False) -> None:
     """Per-label ranges (lo..hi bars with a marker at mid), e.g. distance distributions per layer."""
     n = len(labels)
     fig, ax = plt.subplots(figsize=(min(14.0, 3.0 + 0.35 * n), 4.5))
@@ -80,6 +80,9 @@ def ranges(labels: Sequence[str], lo: np.ndarray, mid: np.ndarray, hi: np.ndarra
     if extra is not None:
         ax.plot(xs, extra[0], "v", color="tab:red", label=extra[1])
     ax.set_xticks(xs, labels, rotation=90, fontsize=7)
+    if logy:
+        ax.set_yscale("log")
+        ax.axhline(1.0, color="k", lw=0.8, ls="--")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend(fontsize=8)
@@ -87,4 +90,34 @@ def ranges(labels: Sequence[str], lo: np.ndarray, mid: np.ndarray, hi: np.ndarra
     _save(fig, path)
 
 
-__all__ = ["heatmap", "scatter", "ranges"]
+def lhs_vs_bound(panels: Sequence[tuple[str, np.ndarray, np.ndarray]], groups: Sequence[str],
+                 path: str | Path) -> None:
+    """One log-log panel per bound: lhs (y) against the bound (x), the line y = x, points by group.
+
+    Bounds of 0 (spectral-only forms on same-spectrum pairs) are drawn at the panel's left edge.
+    """
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.6), squeeze=False)
+    garr = np.asarray(groups)
+    cmap = plt.get_cmap("tab20")
+    names = list(dict.fromkeys(garr))
+    for ax, (name, bound, lhs) in zip(axes[0], panels):
+        pos = bound[bound > 0]
+        floor = (pos.min() if pos.size else 1.0) / 10
+        b = np.where(bound > 0, bound, floor)
+        lo = max(min(b.min(), lhs[lhs > 0].min() if (lhs > 0).any() else 1.0), 1e-12)
+        hi = max(b.max(), lhs.max())
+        ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="y = x")
+        for k, g in enumerate(names):
+            m = garr == g
+            ax.scatter(b[m], np.maximum(lhs[m], lo), s=8, alpha=0.7, color=cmap(k % 20), label=str(g))
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(f"{name} bound")
+        ax.set_ylabel("lhs = sup ‖Φi − Φj‖")
+        ax.set_title(name)
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    _save(fig, path)
+
+
+__all__ = ["heatmap", "scatter", "ranges", "lhs_vs_bound"]
