@@ -253,7 +253,7 @@ def check_bounds_batch(
     acts = [get_activation(a) for a in activations]
     radii = list(radii)
     for R in radii:
-        if not (isinstance(R, numbers.Real) and math.isfinite(R) and R > 0):
+        if not (isinstance(R, numbers.Real) and not isinstance(R, bool) and math.isfinite(R) and R > 0):
             raise InputError(f"R: expected positive finite radii, got {R!r}")
     radii = [float(R) for R in radii]
     P, m, n = Wi.shape

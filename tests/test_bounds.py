@@ -686,3 +686,13 @@ def test_seed_controls_the_samples():
     b = check_bounds((Wi, None), (Wj, None), "tanh", 2.0, seed=6, samples=64, steps=0)
     assert a["lhs_sample"] != b["lhs_sample"]
     assert a["a_i"] == b["a_i"] and a["S_aff"] == b["S_aff"]  # parameter-level columns do not depend on it
+
+
+def test_boolean_radius_is_refused():
+    import torch
+    from qkernels.bounds import check_bounds
+    from qkernels.errors import InputError
+
+    W = torch.eye(3, dtype=torch.float64)
+    with pytest.raises(InputError, match="R"):
+        check_bounds((W, None), (2 * W, None), "tanh", True)
