@@ -152,11 +152,28 @@ def _sample_points(n: int, S: int, R: float, gen: torch.Generator) -> torch.Tens
     return X * R
 
 
-def _gap(fn, Wi, bi, Wj, bj, X):
-    """‖σ(X Wiᵀ + bi) − σ(X Wjᵀ + bj)‖ for X (P, K, n) -> (P, K)."""
-    Zi = torch.baddbmm(bi[:, None, :], X, Wi.mT)
-    Zj = torch.baddbmm(bj[:, None, :], X, Wj.mT)
-    return torch.linalg.vector_norm(fn(Zi) - fn(Zj), dim=-1)
+def _stacked(Wi, bi, Wj, bj) -> tuple[torch.Tensor, torch.Tensor]:
+    """[Wᵢ; Wⱼ] (P, 2m, n) and [bᵢ; bⱼ] (P, 2m): both layers' pre-activations in one GEMM."""
+    return torch.cat([Wi, Wj], dim=1), torch.cat([bi, bj], dim=1)
+
+
+def _gap(act, W2, b2, X, direction: bool = False):
+    """‖σ(X Wᵢᵀ + bᵢ) − σ(X Wⱼᵀ + bⱼ)‖ for X (P, K, n) -> (P, K), and optionally its ascent direction.
+
+    The direction is the gradient with respect to X up to a positive factor per point (1/gap),
+    which the normalized ascent step ignores: Wᵢᵀ(σ'(zᵢ)⊙d) − Wⱼᵀ(σ'(zⱼ)⊙d) with d = σ(zᵢ) − σ(zⱼ).
+    """
+    m = W2.shape[1] // 2
+    Z = torch.baddbmm(b2[:, None, :], X, W2.mT)
+    S = act.fn(Z)
+    D = S[..., :m] - S[..., m:]
+    f = torch.linalg.vector_norm(D, dim=-1)
+    if not direction:
+        return f, None
+    G = act.deriv(Z, S)
+    G[..., :m] *= D
+    G[..., m:] *= -D
+    return f, torch.bmm(G, W2)
 
 
 def _top_samples(fn, G32: tuple[torch.Tensor, torch.Tensor], b32: tuple[torch.Tensor, torch.Tensor], R: float,
@@ -172,43 +189,55 @@ def _top_samples(fn, G32: tuple[torch.Tensor, torch.Tensor], b32: tuple[torch.Te
     return gap.topk(min(k, gap.shape[1]), dim=1).indices
 
 
-def search_lhs(fn, Wi, bi, Wj, bj, R: float, starts: torch.Tensor, cand: torch.Tensor, steps: int):
+@torch.no_grad()
+def search_lhs(act, Wi, bi, Wj, bj, R: float, starts: torch.Tensor, cand: torch.Tensor, steps: int,
+               ascent_dtype: torch.dtype = torch.float32):
     """Best of the sampled candidates ``cand`` (P, k, n) and an ascent from starts + candidates.
 
-    Returns dict of tensors: lhs_sample, lhs_ascent, lhs (P,) and the maximizing x (P, n).
+    The ascent is projected, normalized gradient ascent with the analytic gradient of
+    :func:`_gap` (one GEMM for both layers forward, one backward), run in ``ascent_dtype``. Only
+    the search runs in that precision: the starts, the candidates and the best point of every
+    trajectory (projected onto the ball again) are evaluated in float64, and only float64 values
+    are reported, so every lhs is attained at its x. Returns a dict of tensors: lhs_sample,
+    lhs_ascent, lhs (P,) and the maximizing x (P, n).
     """
     P = Wi.shape[0]
-    cv = _gap(fn, Wi, bi, Wj, bj, cand)
+    W2, b2 = _stacked(Wi, bi, Wj, bj)
+    cv, _ = _gap(act, W2, b2, cand)
     k0 = cv.argmax(dim=1)
     best_s = cv.gather(1, k0[:, None])[:, 0]
     best_sx = cand[torch.arange(P), k0]
-    X = torch.cat([starts, cand], dim=1).clone()
-    # reuse the candidates' values (re-evaluating them in the concatenated batch can round
-    # differently), so that lhs_ascent >= lhs_sample holds exactly
-    best_v = torch.cat([_gap(fn, Wi, bi, Wj, bj, starts), cv], dim=1)
-    best_x = X.clone()
-    for t in range(steps):
-        X.requires_grad_(True)
-        with torch.enable_grad():
-            f = _gap(fn, Wi, bi, Wj, bj, X)
-            (grad,) = torch.autograd.grad(f.sum(), X)
-        with torch.no_grad():
+    X0 = torch.cat([starts, cand], dim=1)
+    # the exact values of the starting points; the candidates' values are reused (re-evaluating them
+    # in the concatenated batch can round differently), so that lhs_ascent >= lhs_sample holds exactly
+    v0 = torch.cat([_gap(act, W2, b2, starts)[0], cv], dim=1)
+    Wa, ba, X = W2.to(ascent_dtype), b2.to(ascent_dtype), X0.to(ascent_dtype)
+    best_v, best_x = None, X
+    for t in range(steps + 1):
+        f, grad = _gap(act, Wa, ba, X, direction=t < steps)
+        if best_v is None:
+            best_v = f
+        else:
             better = f > best_v
             best_v = torch.where(better, f, best_v)
             best_x = torch.where(better[..., None], X, best_x)
-            gn = torch.linalg.vector_norm(grad, dim=-1, keepdim=True)
-            eta = 0.3 * R * (0.95**t)
-            X = X.detach() + eta * grad / gn.clamp_min(1e-300)
-            nx = torch.linalg.vector_norm(X, dim=-1, keepdim=True)
-            X = X * torch.clamp(R / nx.clamp_min(1e-300), max=1.0)
-    with torch.no_grad():
-        f = _gap(fn, Wi, bi, Wj, bj, X)
-        better = f > best_v
-        best_v = torch.where(better, f, best_v)
-        best_x = torch.where(better[..., None], X, best_x)
-        k = best_v.argmax(dim=1)
-        asc_v = best_v.gather(1, k[:, None])[:, 0]
-        asc_x = best_x[torch.arange(P), k]
+        if grad is None:
+            break
+        gn = torch.linalg.vector_norm(grad, dim=-1, keepdim=True)
+        eta = 0.3 * R * (0.95**t)
+        X = X + eta * grad / gn.clamp_min(1e-30)
+        nx = torch.linalg.vector_norm(X, dim=-1, keepdim=True)
+        X = X * torch.clamp(R / nx.clamp_min(1e-30), max=1.0)
+    # each trajectory's best point, in float64 and feasible, against its exact starting value
+    Xb = best_x.to(torch.float64)
+    Xb = Xb * torch.clamp(R / torch.linalg.vector_norm(Xb, dim=-1, keepdim=True).clamp_min(1e-300), max=1.0)
+    vb, _ = _gap(act, W2, b2, Xb)
+    better = vb > v0
+    vals = torch.where(better, vb, v0)
+    xs = torch.where(better[..., None], Xb, X0)
+    k = vals.argmax(dim=1)
+    asc_v = vals.gather(1, k[:, None])[:, 0]
+    asc_x = xs[torch.arange(P), k]
     use_asc = asc_v >= best_s
     return {
         "lhs_sample": best_s,
@@ -242,12 +271,14 @@ def check_bounds_batch(
     radii: Sequence[float],
     search: SearchConfig = SearchConfig(),
     chunk_elems: int = 1 << 23,
+    ascent_pairs: int = 128,
 ) -> list[dict]:
     """Per-pair records for P pairs of equal shape (P, m, n) × activations × radii.
 
     Parameter-level quantities are computed once per pair; the left-hand side is searched for all
-    pairs of a chunk at once per activation and radius (the sampled points' pre-activations are
-    computed once per chunk and scaled by R). Returns one dict per R × activation × pair, in that
+    pairs of a chunk (``ascent_pairs``) at once per activation and radius. The sampled points'
+    pre-activations are computed once per sub-chunk of at most ``chunk_elems`` numbers per layer
+    and scaled by R. Returns one dict per R × activation × pair, in that
     order (pair index ``pair``), with the maximizing ``x`` as a 1-D tensor.
     """
     acts = [get_activation(a) for a in activations]
@@ -261,39 +292,51 @@ def check_bounds_batch(
     U1 = _sample_points(n, search.samples, 1.0, gen)  # unit ball; scaled by R
     U1_32 = U1.to(torch.float32)
     k_top = max(1, search.restarts - 4)
-    chunk = max(1, chunk_elems // max(1, search.samples * m))
+    sub = max(1, chunk_elems // max(1, search.samples * m))  # pairs whose sampled pre-activations fit
+    chunk = max(sub, ascent_pairs)
+    combos = [(ri, R, ai, act) for ri, R in enumerate(radii) for ai, act in enumerate(acts)]
     out: dict[tuple[int, int, int], dict] = {}
     for c0 in range(0, P, chunk):
         sl = slice(c0, min(P, c0 + chunk))
         wi, vi, wj, vj = Wi[sl], bi[sl], Wj[sl], bj[sl]
         pq = parameter_quantities(wi, vi, wj, vj)
         q, (U, s, Vh), dW, db = pq["q"], pq["dsvd"], pq["dW"], pq["db"]
-        G32 = (U1_32 @ wi.to(torch.float32).mT, U1_32 @ wj.to(torch.float32).mT)
-        b32 = (vi.to(torch.float32), vj.to(torch.float32))
+        q_lists = {k: v.tolist() for k, v in q.items()}
+        # the best sampled points of every pair, radius and activation (float32 ranking, in sub-chunks)
+        top: dict[tuple[int, int], list[torch.Tensor]] = {(ri, ai): [] for ri, _, ai, _ in combos}
+        for s0 in range(0, wi.shape[0], sub):
+            ss = slice(s0, s0 + sub)
+            G32 = (U1_32 @ wi[ss].to(torch.float32).mT, U1_32 @ wj[ss].to(torch.float32).mT)
+            b32 = (vi[ss].to(torch.float32), vj[ss].to(torch.float32))
+            for ri, R, ai, act in combos:
+                top[ri, ai].append(_top_samples(act.fn, G32, b32, R, k_top))
+            del G32
         for ri, R in enumerate(radii):
-            aff = [max_affine_norm(dW[p], db[p], float(R), svd=(U[p], s[p], Vh[p])) for p in range(dW.shape[0])]
+            aff = [max_affine_norm(dW[p], db[p], R, svd=(U[p], s[p], Vh[p])) for p in range(dW.shape[0])]
             S_aff = torch.stack([v for v, _ in aff])
             x_aff = torch.stack([x for _, x in aff])
-            v1 = Vh[:, 0, :] * float(R)
+            v1 = Vh[:, 0, :] * R
             starts = torch.stack([x_aff, -x_aff, v1, -v1], dim=1)
             for ai, act in enumerate(acts):
-                cand = float(R) * U1[_top_samples(act.fn, G32, b32, float(R), k_top)]
-                lhs = search_lhs(act.fn, wi, vi, wj, vj, float(R), starts, cand, search.steps)
-                B = _bounds(q, act.lipschitz, float(R), S_aff)
+                cand = R * U1[torch.cat(top[ri, ai])]
+                lhs = search_lhs(act, wi, vi, wj, vj, R, starts, cand, search.steps)
+                B = {k: v.tolist() for k, v in _bounds(q, act.lipschitz, R, S_aff).items()}
+                vals = {k: lhs[k].tolist() for k in ("lhs_sample", "lhs_ascent", "lhs")}
+                vals["S_aff"] = S_aff.tolist()
                 for p in range(dW.shape[0]):
-                    out[(ri, ai, c0 + p)] = _record(c0 + p, m, n, act, float(R), q, lhs, B, S_aff, p)
+                    out[(ri, ai, c0 + p)] = _record(c0 + p, m, n, act, R, q_lists, vals, B, lhs["x"][p], p)
     return [out[(ri, ai, p)] for ri in range(len(radii)) for ai in range(len(acts)) for p in range(P)]
 
 
-def _record(pair: int, m: int, n: int, act, R: float, q: dict, lhs: dict, B: dict, S_aff, p: int) -> dict:
+def _record(pair: int, m: int, n: int, act, R: float, q: dict[str, list[float]], vals: dict[str, list[float]],
+            B: dict[str, list[float]], x: torch.Tensor, p: int) -> dict:
     r = {"pair": pair, "m": m, "n": n, "N": int(min(m, n) + 1), "activation": act.name, "L": act.lipschitz,
          "R": R, "dtype": "float64"}
-    r.update({k: float(v[p]) for k, v in q.items()})
-    r.update({"lhs_sample": float(lhs["lhs_sample"][p]), "lhs_ascent": float(lhs["lhs_ascent"][p]),
-              "lhs": float(lhs["lhs"][p]), "S_aff": float(S_aff[p])})
+    r.update({k: v[p] for k, v in q.items()})
+    r.update({k: v[p] for k, v in vals.items()})
     val = r["lhs"]
     for name in ALL_BOUNDS:
-        b = float(B[name][p])
+        b = B[name][p]
         r[name] = b
         r[f"ratio_{name}"] = val / b if b > 0 else (math.inf if val > 0 else 0.0)
         r[f"viol_{name}"] = bool(val > b * (1 + REL_TOL) + ABS_TOL)
@@ -301,7 +344,7 @@ def _record(pair: int, m: int, n: int, act, R: float, q: dict, lhs: dict, B: dic
     r["conv_mirsky_ok"] = bool(r["sdiff_2"] <= r["dA_F"] * (1 + REL_TOL) + ABS_TOL)
     r["conv_theta_ok"] = bool(2 * math.sin(r["d_fs"] / 2)
                               <= r["dA_F"] / math.sqrt(r["a_i"] * r["a_j"]) * (1 + REL_TOL) + ABS_TOL)
-    r["x"] = lhs["x"][p].clone()
+    r["x"] = x.clone()
     return r
 
 

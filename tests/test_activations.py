@@ -57,6 +57,18 @@ def test_function_matches_numpy_reference(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_derivative_matches_closed_form_and_autograd(name):
+    z = np.concatenate([np.linspace(-12, 12, 2001), [1e-8, -1e-8, math.sqrt(2), -math.sqrt(2)]])
+    act = get_activation(name)
+    zt = torch.as_tensor(z, dtype=torch.float64)
+    got = act.deriv(zt, act.fn(zt)).numpy()
+    np.testing.assert_allclose(got, DREF[name](z), rtol=1e-12, atol=1e-14)
+    za = zt.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(act.fn(za).sum(), za)
+    np.testing.assert_allclose(got, g.numpy(), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_lipschitz_constant_by_finite_differences(name):
     h = 1e-5
     d = (REF[name](GRID + h) - REF[name](GRID - h)) / (2 * h)

@@ -543,9 +543,9 @@ def test_batch_order_and_chunking():
                 assert r["a_i"] == pytest.approx(q["a_i"], rel=1e-12) and r["dA_op"] == pytest.approx(q["dA_op"], rel=1e-10)
                 assert np_gap(*pairs[p], act, r["x"].numpy()) == pytest.approx(r["lhs"], rel=1e-9)
                 i += 1
-    # chunking (one pair per chunk) gives the same records
+    # chunking (one pair per sampling sub-chunk, two per ascent chunk) gives the same records
     t = lambda k: torch.as_tensor(np.stack([p[k] for p in pairs]))  # noqa: E731
-    rows2 = check_bounds_batch(t(0), t(1), t(2), t(3), acts, radii, CFG, chunk_elems=1)
+    rows2 = check_bounds_batch(t(0), t(1), t(2), t(3), acts, radii, CFG, chunk_elems=1, ascent_pairs=2)
     for a, b in zip(rows, rows2, strict=True):
         assert (a["R"], a["activation"], a["pair"]) == (b["R"], b["activation"], b["pair"])
         for k in ("a_i", "a_j", "d_fs", "A_ij", "S_aff", "dA_op"):
@@ -696,3 +696,22 @@ def test_boolean_radius_is_refused():
     W = torch.eye(3, dtype=torch.float64)
     with pytest.raises(InputError, match="R"):
         check_bounds((W, None), (2 * W, None), "tanh", True)
+
+
+@pytest.mark.parametrize("act", ACTS)
+def test_ascent_direction_is_the_autograd_gradient(act):
+    """The analytic ascent direction equals autograd's gradient of the gap times the gap."""
+    from qkernels.activations import get_activation
+    from qkernels.bounds import _gap, _stacked
+
+    g = torch.Generator().manual_seed(3)
+    Wi, Wj = torch.randn(2, 7, 5, dtype=torch.float64, generator=g), torch.randn(2, 7, 5, dtype=torch.float64, generator=g)
+    bi, bj = torch.randn(2, 7, dtype=torch.float64, generator=g), torch.randn(2, 7, dtype=torch.float64, generator=g)
+    X = torch.randn(2, 6, 5, dtype=torch.float64, generator=g).requires_grad_(True)
+    a = get_activation(act)
+    W2, b2 = _stacked(Wi, bi, Wj, bj)
+    f, direction = _gap(a, W2, b2, X.detach(), direction=True)
+    ref = torch.linalg.vector_norm(a.fn(X @ Wi.mT + bi[:, None]) - a.fn(X @ Wj.mT + bj[:, None]), dim=-1)
+    (grad,) = torch.autograd.grad(ref.sum(), X)
+    torch.testing.assert_close(f, ref.detach(), rtol=1e-13, atol=1e-14)
+    torch.testing.assert_close(direction, grad * ref.detach()[..., None], rtol=1e-10, atol=1e-12)
