@@ -156,7 +156,10 @@ class BoundsSection(Section):
             path = run.figures / f"bounds_tightness_{b}.png"
             plots.ranges(list(t.groups), g.quantile(0.05).to_numpy(), g.median().to_numpy(), g.quantile(0.95).to_numpy(),
                          f"lhs / {b}", f"Tightness of {b} by scenario (1 = tight, > 1 = violated)", path, logy=True)
-            out.append(Figure(f"figures/{path.name}", f"lhs / {b} by scenario: 5%, median and 95% over rows"))
+            inf = sorted(pairs.scenario[np.isinf(pairs[f"ratio_{b}"])].unique())
+            note = (f"; rows where the bound is 0 but lhs > 0 (ratio ∞) are left out: {', '.join(inf)}"
+                    if inf else "")
+            out.append(Figure(f"figures/{path.name}", f"lhs / {b} by scenario: 5%, median and 95% over rows{note}"))
         return out
 
     def claims(self, df: pd.DataFrame) -> list[Claim]:
