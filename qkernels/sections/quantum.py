@@ -303,10 +303,11 @@ def speed_goal_unit(cfg: dict) -> pd.DataFrame:
     from ..quantum.speed import measure_goal
 
     sc = cfg["speed"]
-    r = measure_goal(qubits=8, n=sc["n"], sample=sc["sample"], repeat=sc["repeat"], device=sc["device"])
+    q = sc.get("goal_qubits", 8)
+    r = measure_goal(qubits=q, n=sc["n"], sample=sc["sample"], repeat=sc["repeat"], device=sc["device"])
     note = (f"square_kernel_matrix timed on {r['skm_calls_timed']} calls ({sc['sample']} states) and scaled to "
             f"{sc['n'] * (sc['n'] + 1) // 2} calls")
-    return pd.DataFrame([{"kind": "speed", "source": "speed", "device": sc["device"], "qubits": 8,
+    return pd.DataFrame([{"kind": "speed", "source": "speed", "device": sc["device"], "qubits": q,
                           "estimator": "compute_uncompute", "metric": k, "value": float(v), "note": note}
                          for k, v in r.items() if k not in ("qubits",)])
 
