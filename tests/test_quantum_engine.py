@@ -350,3 +350,11 @@ def test_engine_refuses_bad_settings(kwargs, match):
     with pytest.raises(InputError, match=match):
         Engine(args["method"], args["device"], args["shots"], args["noise"], args["mode"], np.random.default_rng(0),
                threads, frac)
+
+
+def test_many_pairs_are_not_charged_as_a_matrix(monkeypatch):
+    monkeypatch.setattr(engine_mod, "available_memory", lambda gpu=False: 512 << 20)
+    e = engine("compute_uncompute", mode="statevector")
+    e.check_memory(3, 100_000, 100_000, pairs=True)  # 1e5 pairs fit in 256 MiB
+    with pytest.raises(InputError, match="largest register"):
+        e.check_memory(3, 100_000, 100_000, pairs=False)  # a 1e5 x 1e5 matrix does not

@@ -58,7 +58,7 @@ def test_columns_are_documented(quantum_run):
 def test_every_source_estimator_and_shot_count_is_there(quantum_run):
     _, df = quantum_run
     est = df[(df.kind == "estimate") & (df.noise_where == "none")]
-    sources = {"random:1", "random:2", "mlp/filter", "mlp/layer"}
+    sources = {"random:1", "random:2", "mlp/filter:net.5", "mlp/layer"}
     assert set(est.source) == sources
     for (src, e), g in est[est.device == "default.qubit"].groupby(["source", "estimator"]):
         assert set(g.shots.dropna().astype(int)) == {50, 500}, (src, e)
@@ -66,7 +66,7 @@ def test_every_source_estimator_and_shot_count_is_there(quantum_run):
         n_pairs = g.pair.nunique()
         assert (g[g.shots == 500].groupby("pair").size() >= 3).all() and n_pairs == 3
     assert set(est[est.source == "mlp/layer"]["mode"]) == {"statevector"}  # 9 qubits > max_wires
-    assert set(est[est.source == "mlp/filter"]["mode"]) == {"rows"}
+    assert set(est[est.source == "mlp/filter:net.5"]["mode"]) == {"rows"}
     assert {"plain", "rows", "statevector"} <= set(est[est.source == "random:1"]["mode"])
     assert "lightning.qubit" in set(est.device)
     skipped = df[df.kind == "skipped"]
@@ -191,12 +191,16 @@ def test_resume_redoes_only_the_missing_unit(quantum_run, tmp_path):
     pd.testing.assert_frame_equal(again[keep], df[keep])  # same seeds: the redone unit gives the same rows
 
 
-def test_plan_keys_are_stable_and_unique():
-    ctx = SectionContext(run=None, profile="quick", device=torch.device("cpu"), seed=0)  # type: ignore[arg-type]
+@pytest.mark.parametrize("profile", ["quick", "full"])
+def test_plan_keys_are_stable_and_unique(profile):
+    ctx = SectionContext(run=None, profile=profile, device=torch.device("cpu"), seed=0)  # type: ignore[arg-type]
     keys = [u.key for u in get_section("quantum").plan(ctx)]
     assert len(keys) == len(set(keys))
     assert keys == [u.key for u in get_section("quantum").plan(ctx)]
     assert "speed:goal" in keys and any(k.startswith("plan:") for k in keys)
+    cfg = sec.PROFILES[profile]
+    for source in cfg["noise"]["sources"]:  # every noise source names a pair set of the profile
+        assert sec.source_pairs(source, cfg, 0, lambda k: 1).A.shape[0] >= 2
 
 
 # ---- the verdict on synthetic results ---------------------------------------------------------------

@@ -144,7 +144,8 @@ class Engine:
         inputs = (n_a + n_b) * dim * 8
         if self.mode == "statevector":
             states = (n_a + n_b) * dim * 16 * WORKING_COPIES
-            return inputs + states + n_a * n_b * 8 * 4, 0
+            entries = n_a if pairs else n_a * n_b
+            return inputs + states + entries * 8 * 4, 0
         per = WORKING_COPIES * self._state_bytes(self._circuit_wires(q))
         if self.shots is not None:  # the sampled bit strings of one circuit (int64 per measured wire)
             per += 2 * 8 * self.shots * (1 if self.method == "swap" else q)
