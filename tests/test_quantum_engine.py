@@ -356,5 +356,5 @@ def test_many_pairs_are_not_charged_as_a_matrix(monkeypatch):
     monkeypatch.setattr(engine_mod, "available_memory", lambda gpu=False: 512 << 20)
     e = engine("compute_uncompute", mode="statevector")
     e.check_memory(3, 100_000, 100_000, pairs=True)  # 1e5 pairs fit in 256 MiB
-    with pytest.raises(InputError, match="largest register"):
+    with pytest.raises(InputError, match="too many states"):
         e.check_memory(3, 100_000, 100_000, pairs=False)  # a 1e5 x 1e5 matrix does not

@@ -169,7 +169,7 @@ class Engine:
                 f"{f' ({self._circuit_wires(q)} wires)' if self.method == 'swap' else ''}")
         qmax = largest_fitting(need, budget)
         limit = (f"the largest register that fits is {qmax} qubits per state" if qmax >= 1
-                 else "not even 1 qubit fits")
+                 else "too many states even at 1 qubit: split the job into smaller blocks of rows")
         check_fits(what, need(q), budget, avail, self.memory_fraction, limit)
         fixed, per = self.requirements(q, n_a, n_b, pairs)
         if per == 0:
