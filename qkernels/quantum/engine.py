@@ -31,6 +31,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 from typing import Any
 
@@ -75,18 +76,29 @@ def resolve_mode(mode: object, spec: DeviceSpec, noise: Noise | None) -> str:
     return str(mode)
 
 
+_CONTROLLER: list = [None, -1]  # (threadpoolctl controller, len(sys.modules) when it was made)
+
+
+def _controller():
+    """A cached ``ThreadpoolController`` (scanning the loaded libraries costs ~1 ms; a cached one ~20 µs),
+    rebuilt when new modules (and so possibly new native thread pools, e.g. lightning's) were imported."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+        return None
+    if _CONTROLLER[0] is None or _CONTROLLER[1] != len(sys.modules):
+        _CONTROLLER[0], _CONTROLLER[1] = ThreadpoolController(), len(sys.modules)
+    return _CONTROLLER[0]
+
+
 @contextlib.contextmanager
 def thread_limit(threads: int | None):
-    """Limit BLAS and OpenMP threads (NumPy, lightning) inside the block; None leaves them alone."""
-    if threads is None:
+    """Limit BLAS and OpenMP threads (NumPy, torch, lightning) inside the block; None leaves them alone."""
+    ctl = _controller() if threads is not None else None
+    if ctl is None:
         yield
         return
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
-        yield
-        return
-    with threadpool_limits(limits=threads):
+    with ctl.limit(limits=threads):
         yield
 
 

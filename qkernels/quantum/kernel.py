@@ -33,7 +33,7 @@ import torch
 from ..arrays import ArrayLike
 from ..errors import InputError
 from .encoding import check_state_matrix, pad_states, resolve_qubits
-from .engine import Engine
+from .engine import Engine, thread_limit
 from .estimation import FSEstimate, KernelEstimate, check_confidence, fidelity_from_probability
 from .memory import MEMORY_FRACTION
 
@@ -106,8 +106,10 @@ class QuantumKernel:
 
     # ---- jobs -------------------------------------------------------------------------------
     def _prepare(self, A: ArrayLike, B: ArrayLike | None, pairs: bool):
-        ia = check_state_matrix(A, "A")
-        ib = check_state_matrix(B, "B") if B is not None else None
+        threads = self._engine.threads
+        with thread_limit(1 if threads == "auto" else threads):  # small checks: threads cost more than they save
+            ia = check_state_matrix(A, "A")
+            ib = check_state_matrix(B, "B") if B is not None else None
         length = max(ia.length, ib.length if ib is not None else 0)
         q = resolve_qubits(length, self.n_qubits)
         if pairs and ib is not None and ia.rows != ib.rows:

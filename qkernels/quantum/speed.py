@@ -115,7 +115,7 @@ def measure_entry_times(qubits: int, n: int = 64, sample: int = 6, swap_pairs: i
     out["plain_cu_calls_timed"] = base["calls_timed"]
     rows_s, _ = _job_time(QuantumKernel("compute_uncompute", device, mode="rows"), X, repeat)
     out["rows_cu"] = rows_s / entries
-    sv_s, _ = _job_time(QuantumKernel("compute_uncompute", device, mode="statevector"), X, repeat)
+    sv_s, _ = _job_time(QuantumKernel("compute_uncompute", device, mode="statevector"), X, max(repeat, 5))
     out["statevector"] = sv_s / entries
     gemm = time_callable(lambda: exact_fidelity(X), repeat=max(repeat, 5), warmup=1)
     out["gemm"] = gemm.median / entries
