@@ -55,11 +55,14 @@ def error_vs_noise(series: dict[str, tuple[np.ndarray, np.ndarray]], path: str |
     shot-noise RMSE at 1,000 shots).
     """
     fig, ax = plt.subplots(figsize=(6.8, 4.6))
+    markers: dict[str, str] = {}
     for label, (p, err) in series.items():
         m = (p > 0) & (err > 0)
         ls = "-" if "gates" in label else "--"
         c = _COLORS.get(label.split(" ")[0])
-        ax.plot(p[m], err[m], "o" + ls, color=c, label=label)
+        group = label[label.find("("):] if "(" in label else ""  # one marker per source
+        mk = markers.setdefault(group, "osv^D<>"[len(markers) % 7])
+        ax.plot(p[m], err[m], mk + ls, color=c, label=label)
     for k, (label, y) in enumerate((references or {}).items()):
         ax.axhline(y, color="0.4", lw=0.9, ls=":" if k % 2 else "-.", label=label)
     ax.set_xscale("log")

@@ -504,7 +504,7 @@ class QuantumSection(Section):
             series = {}
             for (e, w, src, q), g in noisy.groupby(["estimator", "noise_where", "source", "qubits"], sort=False):
                 m = g.groupby("noise_p").f_err.apply(lambda s: float(np.mean(np.abs(s))))
-                series[f"{e} {w} ({src}, {q} qubits)"] = (m.index.to_numpy(float), m.to_numpy())
+                series[f"{e} {w} ({src}, {int(q)} qubits)"] = (m.index.to_numpy(float), m.to_numpy())
             refs = {}
             if not clean.empty:
                 t = shots_table(clean)
