@@ -1,7 +1,7 @@
 """qkernels: quantum-inspired spectral geometry of neural-network operators (arXiv 2512.00880).
 
-Exact metrics between operator states, the bound checker of Theorem 2.1, the ``qkernels``
-command and its run folders.
+Exact metrics between operator states, quantum-kernel estimates of them (PennyLane), the bound
+checker of Theorem 2.1, the ``qkernels`` command and its run folders.
 
 Example:
     >>> import numpy as np, qkernels as qk
@@ -37,6 +37,23 @@ from .errors import InputError  # noqa: E402
 from .models import build_model, load_model, model_names  # noqa: E402
 from .operators import Operator, OperatorList, SkippedModule, extract_operators, operators_from_state_dict  # noqa: E402
 from .pairs import distance_table  # noqa: E402
+from .quantum import (  # noqa: E402
+    FSEstimate,
+    KernelEstimate,
+    Noise,
+    QuantumKernel,
+    ShotPlan,
+    bias_warning,
+    failure_probability,
+    fidelity_from_counts,
+    fidelity_interval,
+    fs_bias,
+    fs_from_fidelity,
+    fs_interval,
+    plan_shots,
+    proportion_interval,
+    quantum_devices,
+)
 from .spectral import augmented, operator_spectra, spectrum, state  # noqa: E402
 from .timing import synchronize, time_callable  # noqa: E402
 
@@ -77,4 +94,19 @@ __all__ = [
     "Backend",
     "synchronize",
     "time_callable",
+    "QuantumKernel",
+    "KernelEstimate",
+    "FSEstimate",
+    "Noise",
+    "plan_shots",
+    "ShotPlan",
+    "failure_probability",
+    "fidelity_from_counts",
+    "fidelity_interval",
+    "fs_interval",
+    "fs_from_fidelity",
+    "proportion_interval",
+    "bias_warning",
+    "fs_bias",
+    "quantum_devices",
 ]

@@ -6,7 +6,7 @@ runner and the report pick it up from the registry.
 
 Example:
     >>> section_names()
-    ['metrics', 'bounds']
+    ['metrics', 'quantum', 'bounds']
 """
 
 from __future__ import annotations
@@ -54,4 +54,5 @@ __all__ = ["register", "section_names", "get_section", "parse_sections", "Sectio
            "Claim", "PAPER_CLAIMS"]
 
 from . import metrics  # noqa: E402,F401  (registers the metrics section)
+from . import quantum  # noqa: E402,F401  (registers the quantum section)
 from . import bounds  # noqa: E402,F401  (registers the bounds section)
