@@ -18,6 +18,7 @@ from qkernels.runfolder import RunFolder
 from qkernels.runner import run
 from qkernels.sections import SectionContext, get_section, section_names
 from qkernels.sections import quantum as sec
+from qkernels.sections import quantum_units as units
 
 TINY = {
     "confidence": 0.95, "shots": (50, 500), "repeats": 3, "estimators": ("swap", "compute_uncompute"),
@@ -200,7 +201,7 @@ def test_plan_keys_are_stable_and_unique(profile):
     assert "speed:goal" in keys and any(k.startswith("plan:") for k in keys)
     cfg = sec.PROFILES[profile]
     for source in cfg["noise"]["sources"]:  # every noise source names a pair set of the profile
-        assert sec.source_pairs(source, cfg, 0, lambda k: 1).A.shape[0] >= 2
+        assert units.source_pairs(source, cfg, 0, lambda k: 1).A.shape[0] >= 2
 
 
 # ---- the verdict on synthetic results ---------------------------------------------------------------
