@@ -45,7 +45,7 @@ def _build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="rebuild report.md and report.html of a run folder")
     rep.add_argument("run_dir", help="a run folder written by `qkernels run`")
 
-    d = sub.add_parser("devices", help="list the backends the suite knows and whether they are usable here")
+    d = sub.add_parser("devices", help="list the torch backends and PennyLane devices the suite knows, usable or not")
     d.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     ds = sub.add_parser("distances", help="spectral distances between the operators of one model or two")
@@ -85,18 +85,31 @@ def _cmd_report(a: argparse.Namespace) -> int:
     return 0
 
 
+def _quantum_device_records() -> list[dict]:
+    from .quantum.devices import quantum_devices
+
+    return [{"name": d["name"], "framework": "pennylane", "usable": d["usable"], "reason": d["reason"],
+             "device_count": 1 if d["usable"] else 0, "device_names": [d["name"]] if d["usable"] else [],
+             "details": {"kind": d["kind"], "installed": d["installed"], "distribution": d["distribution"]}}
+            for d in quantum_devices()]
+
+
 def _cmd_devices(a: argparse.Namespace) -> int:
     from .backends import available_backends
 
-    backends = available_backends()
+    torch_records = [{"framework": "torch", **b.as_dict()} for b in available_backends()]
+    quantum = _quantum_device_records()
     if a.json:
-        print(json.dumps([b.as_dict() for b in backends], indent=2))
+        print(json.dumps(torch_records + quantum, indent=2))
         return 0
-    width = max(len(b.name) for b in backends)
-    for b in backends:
-        state = "usable" if b.usable else "unusable"
-        names = f" [{', '.join(b.device_names)}]" if b.device_names else ""
-        print(f"{b.name:<{width}}  {state:<8}  {b.reason}{names}")
+    width = max(len(r["name"]) for r in torch_records + quantum)
+    for title, records in (("torch backends (models, metrics, latency)", torch_records),
+                           ("PennyLane devices (quantum kernels)", quantum)):
+        print(f"# {title}")
+        for r in records:
+            state = "usable" if r["usable"] else "unusable"
+            names = f" [{', '.join(r['device_names'])}]" if r["device_names"] and r["framework"] == "torch" else ""
+            print(f"{r['name']:<{width}}  {state:<8}  {r['reason']}{names}")
     return 0
 
 

@@ -60,6 +60,16 @@ def git_commit(path: str | Path | None = None) -> dict[str, str | bool | None]:
         return {"commit": None, "dirty": None}
 
 
+def _quantum_devices() -> list[dict]:
+    """The PennyLane devices of the quantum kernels, usable or not (empty if PennyLane cannot load)."""
+    try:
+        from .quantum.devices import quantum_devices
+
+        return quantum_devices()
+    except Exception as exc:  # noqa: BLE001 - the record must not fail a run
+        return [{"name": "pennylane", "usable": False, "reason": f"{type(exc).__name__}: {exc}"}]
+
+
 def collect_env(*, seed: int, profile: str, device: str, extra: dict | None = None) -> dict:
     """Everything needed to reproduce a run: versions, machine, devices, seeds, settings."""
     cpu = next(b for b in available_backends() if b.name == "cpu")
@@ -74,6 +84,7 @@ def collect_env(*, seed: int, profile: str, device: str, extra: dict | None = No
         "torch_interop_threads": torch.get_num_interop_threads(),
         "device": device,
         "devices": [b.as_dict() for b in available_backends()],
+        "quantum_devices": _quantum_devices(),
         "torch_flags": {
             "cudnn_benchmark": torch.backends.cudnn.benchmark,
             "cudnn_deterministic": torch.backends.cudnn.deterministic,

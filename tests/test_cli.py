@@ -51,10 +51,14 @@ def _n_operators(model: nn.Module) -> int:
 def test_devices_table(capsys):
     rc, out, err = _cli(capsys, "devices")
     assert rc == 0 and err == ""
-    lines = out.strip().splitlines()
-    assert [ln.split()[0] for ln in lines] == ["cpu", "cuda", "npu", "mlu", "xpu", "mps"]
-    assert lines[0].split()[1] == "usable"
-    for ln in lines[1:]:
+    blocks = [b.strip().splitlines() for b in out.split("# ")[1:]]
+    assert [b[0] for b in blocks] == ["torch backends (models, metrics, latency)", "PennyLane devices (quantum kernels)"]
+    torch_lines, pl_lines = blocks[0][1:], blocks[1][1:]
+    assert [ln.split()[0] for ln in torch_lines] == ["cpu", "cuda", "npu", "mlu", "xpu", "mps"]
+    assert [ln.split()[0] for ln in pl_lines] == ["default.qubit", "lightning.qubit", "default.mixed", "lightning.gpu",
+                                                  "lightning.kokkos"]
+    assert torch_lines[0].split()[1] == "usable" and pl_lines[0].split()[1] == "usable"
+    for ln in torch_lines[1:] + pl_lines[1:]:
         state = ln.split()[1]
         assert state in ("usable", "unusable")
         assert len(ln.split()) > 2  # a reason follows
@@ -66,8 +70,11 @@ def test_devices_json_in_a_real_process():
     assert "Traceback" not in proc.stderr
     data = json.loads(proc.stdout)
     by = {d["name"]: d for d in data}
-    assert list(by) == ["cpu", "cuda", "npu", "mlu", "xpu", "mps"]
+    assert list(by) == ["cpu", "cuda", "npu", "mlu", "xpu", "mps", "default.qubit", "lightning.qubit",
+                        "default.mixed", "lightning.gpu", "lightning.kokkos"]
+    assert [d["framework"] for d in data] == ["torch"] * 6 + ["pennylane"] * 5
     assert by["cpu"]["usable"] is True and by["cpu"]["device_count"] == 1
+    assert by["default.qubit"]["usable"] is True and by["default.mixed"]["details"]["kind"] == "mixed"
     for d in data:
         assert d["reason"]
         if not d["usable"]:

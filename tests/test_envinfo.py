@@ -115,3 +115,12 @@ def test_git_missing_binary(monkeypatch, tmp_path):
 
     monkeypatch.setattr(envinfo.subprocess, "run", no_git)
     assert git_commit(tmp_path) == {"commit": None, "dirty": None}
+
+
+def test_collect_env_records_quantum_devices():
+    env = collect_env(seed=0, profile="quick", device="cpu")
+    by = {d["name"]: d for d in env["quantum_devices"]}
+    assert by["default.qubit"]["usable"] is True
+    assert set(by) == {"default.qubit", "lightning.qubit", "default.mixed", "lightning.gpu", "lightning.kokkos"}
+    for d in by.values():
+        assert isinstance(d["usable"], bool) and d["reason"]
