@@ -1,7 +1,7 @@
 """qkernels: quantum-inspired spectral geometry of neural-network operators (arXiv 2512.00880).
 
-Exact metrics between operator states, the bound checker of Theorem 2.1, the ``qkernels``
-command and its run folders.
+Exact metrics between operator states, the bound checker of Theorem 2.1, structured pruning
+with its benchmark harness, the ``qkernels`` command and its run folders.
 
 Example:
     >>> import numpy as np, qkernels as qk
@@ -39,6 +39,16 @@ from .operators import Operator, OperatorList, SkippedModule, extract_operators,
 from .pairs import distance_table  # noqa: E402
 from .spectral import augmented, operator_spectra, spectrum, state  # noqa: E402
 from .timing import synchronize, time_callable  # noqa: E402
+from .data import DataSplits, ImageSet, cifar10, digits, image_folder, load_data  # noqa: E402
+from .training import evaluate, recalibrate_bn, train  # noqa: E402
+from .pruning import (  # noqa: E402
+    get_method,
+    load_pruned,
+    method_names,
+    prune,
+    register_method,
+    save_pruned,
+)
 
 __all__ = [
     "__version__",
@@ -77,4 +87,19 @@ __all__ = [
     "Backend",
     "synchronize",
     "time_callable",
+    "load_data",
+    "digits",
+    "cifar10",
+    "image_folder",
+    "DataSplits",
+    "ImageSet",
+    "train",
+    "evaluate",
+    "recalibrate_bn",
+    "prune",
+    "register_method",
+    "get_method",
+    "method_names",
+    "save_pruned",
+    "load_pruned",
 ]
