@@ -82,8 +82,9 @@ def train(
     model.train()
     losses: list[float] = []
     t0 = time.perf_counter()
-    bar = tqdm(total=total, desc=desc, unit="step", file=sys.stderr, disable=progress is False if progress is not None
-               else None, leave=False, dynamic_ncols=True)
+    # progress: True shows the bar, False hides it, None shows it only on a terminal
+    bar = tqdm(total=total, desc=desc, unit="step", file=sys.stderr, disable=None if progress is None else not progress,
+               leave=False, dynamic_ncols=True)
     step, images = 0, 0
     while step < total:
         for x, y in data.batches(batch_size, shuffle=True, generator=g, device=device):

@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 
@@ -78,6 +79,10 @@ class SweepConfig:
     finetune_lr: float = 0.01
     finetune_sparsities: tuple[float, ...] | None = None  # None: every sparsity
     eval_batch: int = 1000
+    #: torch intra-op threads while a unit runs on the CPU (None: leave torch's setting). Small
+    #: models gain nothing from a second thread, and on a busy 2-core machine two threads ran
+    #: 20-40x slower than one (threads spin-waiting for each other).
+    cpu_threads: int | None = 1
 
     def method_list(self) -> list[str]:
         return list(self.methods) if self.methods is not None else method_names(sweep_only=True)
@@ -115,7 +120,7 @@ PROFILES: dict[str, SweepConfig] = {
                        TrainSetup(epochs=30, lr=0.05, batch_size=256)),
         ),
         sparsities=tuple(round(0.1 * i, 1) for i in range(1, 10)), replicates=5, bn_images=4096, taylor_images=1024,
-        finetune_epochs=3.0, finetune_lr=0.01, finetune_sparsities=None,
+        finetune_epochs=1.0, finetune_lr=0.01, finetune_sparsities=None, cpu_threads=None,
     ),
 }
 
@@ -210,6 +215,20 @@ def dense_model(cfg: SweepConfig, setup: ModelSetup, seed: int, device: torch.de
                        cfg.eval_batch)
 
 
+@contextmanager
+def torch_threads(n: int | None, device: torch.device | str = "cpu"):
+    """Run the block with ``n`` torch intra-op threads when ``device`` is the CPU (then restore)."""
+    if n is None or torch.device(device).type != "cpu":
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
 def _calib_batches(data: DataSplits, images: int, seed: int, batch: int = 256):
     g = torch.Generator().manual_seed(seed)
     sub = data.calib.subset(torch.randperm(len(data.calib), generator=g)[: min(images, len(data.calib))])
@@ -220,12 +239,17 @@ def _calib_batches(data: DataSplits, images: int, seed: int, batch: int = 256):
 BASE_COLUMNS = ["model", "arch", "data", "method", "stage", "sparsity", "replicate", "seed", "accuracy", "loss",
                 "n_test", "channel_sparsity", "channels", "channels_dense", "macs", "macs_dense", "macs_frac",
                 "params", "params_dense", "params_frac", "prune_time_s", "score_time_s", "recal_time_s",
-                "finetune_epochs", "finetune_time_s", "train_time_s", "eval_time_s", "dense_key", "cached"]
+                "finetune_epochs", "finetune_time_s", "train_time_s", "eval_time_s", "threads", "dense_key", "cached"]
 
 
 def dense_rows(cfg: SweepConfig, setup: ModelSetup, replicate: int, seed: int, device="cpu",
                progress: bool | None = None) -> pd.DataFrame:
     """The unit that trains (or loads) one dense model: one ``dense`` row."""
+    with torch_threads(cfg.cpu_threads, device):
+        return _dense_rows(cfg, setup, replicate, seed, device, progress)
+
+
+def _dense_rows(cfg, setup, replicate, seed, device, progress) -> pd.DataFrame:
     data = sweep_data(cfg)
     model, info, hit = dense_model(cfg, setup, seed, device, progress)
     t0 = time.perf_counter()
@@ -239,6 +263,7 @@ def dense_rows(cfg: SweepConfig, setup: ModelSetup, replicate: int, seed: int, d
         "macs": macs, "macs_dense": macs, "macs_frac": 1.0, "params": params, "params_dense": params,
         "params_frac": 1.0, "prune_time_s": None, "score_time_s": None, "recal_time_s": None, "finetune_epochs": 0.0,
         "finetune_time_s": None, "train_time_s": info.get("seconds"), "eval_time_s": t_eval,
+        "threads": torch.get_num_threads(),
         "dense_key": config_key(dense_config(cfg, setup, seed)), "cached": hit}], columns=BASE_COLUMNS)
 
 
@@ -262,6 +287,11 @@ def prune_rows(cfg: SweepConfig, setup: ModelSetup, method: str, sparsity: float
                device="cpu", progress: bool | None = None) -> pd.DataFrame:
     """The unit of one model × method × sparsity × replicate: a ``oneshot`` row, and a
     ``finetuned`` row when the profile fine-tunes at this sparsity."""
+    with torch_threads(cfg.cpu_threads, device):
+        return _prune_rows(cfg, setup, method, sparsity, replicate, seed, device, progress)
+
+
+def _prune_rows(cfg, setup, method, sparsity, replicate, seed, device, progress) -> pd.DataFrame:
     data = sweep_data(cfg)
     model, rec = build_pruned(cfg, setup, method, sparsity, seed, device, progress)
     t0 = time.perf_counter()
@@ -274,6 +304,7 @@ def prune_rows(cfg: SweepConfig, setup: ModelSetup, method: str, sparsity: float
             "params": rec["params_after"], "params_dense": rec["params_before"],
             "params_frac": rec["params_after"] / rec["params_before"], "prune_time_s": rec["prune_time_s"],
             "score_time_s": rec["score_time_s"], "recal_time_s": rec["recal_time_s"], "train_time_s": None,
+            "threads": torch.get_num_threads(),
             "dense_key": config_key(dense_config(cfg, setup, seed)), "cached": None}
     rows = [{**base, "stage": "oneshot", "accuracy": ev["accuracy"], "loss": ev["loss"], "finetune_epochs": 0.0,
              "finetune_time_s": 0.0, "eval_time_s": t_eval}]
@@ -290,11 +321,14 @@ def prune_rows(cfg: SweepConfig, setup: ModelSetup, method: str, sparsity: float
     return pd.DataFrame(rows, columns=BASE_COLUMNS)
 
 
+@lru_cache(maxsize=None)
+def _has_bn(arch: str) -> bool:
+    return any(isinstance(x, nn.modules.batchnorm._BatchNorm) for x in build_model(arch).modules())
+
+
 def applicable(method: str, setup: ModelSetup) -> bool:
     """Whether ``method`` applies to ``setup``'s architecture (BN-only criteria need BatchNorm)."""
-    if not get_method(method).requires_bn:
-        return True
-    return any(isinstance(x, nn.modules.batchnorm._BatchNorm) for x in build_model(setup.arch).modules())
+    return not get_method(method).requires_bn or _has_bn(setup.arch)
 
 
 def clear_memory_cache() -> None:
@@ -311,4 +345,4 @@ def with_overrides(cfg: SweepConfig, **changes) -> SweepConfig:
 __all__ = ["TrainSetup", "ModelSetup", "SweepConfig", "PROFILES", "sweep_data", "dense_config", "dense_model",
            "dense_rows", "build_pruned", "prune_rows", "applicable", "with_overrides", "fit_arch_kwargs", "train_dense",
            "dense_cache_config",
-           "clear_memory_cache", "BASE_COLUMNS"]
+           "clear_memory_cache", "torch_threads", "BASE_COLUMNS"]

@@ -59,6 +59,7 @@ COLUMNS = {
     "finetune_epochs, finetune_time_s": "fine-tuning epochs (0 for oneshot) and its wall time",
     "train_time_s": "dense training time (dense rows; the time of the run that trained it when cached)",
     "eval_time_s": "test evaluation time",
+    "threads": "torch intra-op threads while the unit ran (the quick profile uses 1 on the CPU)",
     "dense_key": "checkpoint-cache key of the dense model",
     "cached": "dense rows: the dense model came from the cache",
 }
