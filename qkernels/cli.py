@@ -73,6 +73,8 @@ def _build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--finetune-epochs", type=float, default=0.0, help="fine-tuning after pruning (default 0)")
     pr.add_argument("--seed", type=int, default=0, help="seed of training, calibration draw and random scores")
     pr.add_argument("--device", default="cpu", help="device (default cpu)")
+    pr.add_argument("--threads", type=int, default=None,
+                    help="torch CPU threads (default: torch's; 1 is best for small models on a busy machine)")
     pr.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
@@ -157,7 +159,7 @@ def _cmd_prune(a: argparse.Namespace) -> int:
 
     line, _ = prune_command(a.model, method=a.method, sparsity=a.sparsity, out=a.out, arch=a.arch, width=a.width,
                             data=a.data, size=a.size, epochs=a.epochs, finetune_epochs=a.finetune_epochs, seed=a.seed,
-                            device=a.device, progress=False if a.no_progress else None)
+                            device=a.device, threads=a.threads, progress=False if a.no_progress else None)
     print(line)
     return 0
 

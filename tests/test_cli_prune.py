@@ -54,7 +54,7 @@ def test_prune_a_checkpoint_with_arch(capsys, folder, tmp_path):
     ck = tmp_path / "r.pt"
     torch.save(m.state_dict(), ck)
     rc, stdout, err = _cli(capsys, "prune", ck, "--arch", "resnet18_small", "--method", "taylor", "--sparsity", "0.25",
-                           "--data", f"folder:{folder}", "--size", "16")
+                           "--data", f"folder:{folder}", "--size", "16", "--threads", "1")
     assert rc == 0, err
     assert "taylor p=0.25 on resnet18_small (checkpoint)" in stdout
 
@@ -67,6 +67,8 @@ def test_prune_a_checkpoint_with_arch(capsys, folder, tmp_path):
     (["mlp", "--method", "l1"], "required"),
     (["nosuchmodel", "--method", "l1", "--sparsity", "0.5"], "unknown model 'nosuchmodel'"),
     (["mlp", "--method", "bn_scale", "--sparsity", "0.5"], "no BatchNorm"),
+    (["mlp", "--method", "l1", "--sparsity", "0.5", "--threads", "0"], "--threads must be at least 1"),
+    (["mlp", "--method", "l1", "--sparsity", "0.5", "--device", "bogus"], "bogus"),
 ])
 def test_bad_input_exits_2_with_one_line(capsys, folder, args, match):
     rc, out, err = _cli(capsys, "prune", *args, "--data", f"folder:{folder}", "--size", "8", "--epochs", "1")

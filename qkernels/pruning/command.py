@@ -29,7 +29,7 @@ from ..training import evaluate, recalibrate_bn, train
 from .prune import check_sparsity, prune
 from .registry import get_method
 from .serialize import load_pruned, read_pruned_meta, save_pruned
-from .sweep import TrainSetup, fit_arch_kwargs, train_dense
+from .sweep import TrainSetup, fit_arch_kwargs, torch_threads, train_dense
 
 
 def infer_arch_kwargs(arch: str, state: dict[str, torch.Tensor]) -> dict:
@@ -120,6 +120,7 @@ def prune_command(
     finetune_epochs: float = 0.0,
     seed: int = 0,
     device: str = "cpu",
+    threads: int | None = None,
     progress: bool | None = None,
 ) -> tuple[str, dict]:
     """Run the prune command; returns the one-line summary and the record."""
@@ -129,9 +130,18 @@ def prune_command(
     p = check_sparsity(sparsity)
     if not epochs > 0 or finetune_epochs < 0 or (width is not None and not width > 0):
         raise InputError("--epochs and --width must be positive and --finetune-epochs non-negative")
+    if threads is not None and threads < 1:
+        raise InputError(f"--threads must be at least 1, got {threads}")
+    dev = resolve_device(device)
+    with torch_threads(threads, dev):
+        return _prune_command(model, method, spec, p, out, arch, width, data, size, epochs, finetune_epochs, seed, dev,
+                              progress)
+
+
+def _prune_command(model, method, spec, p, out, arch, width, data, size, epochs, finetune_epochs, seed, dev,
+                   progress) -> tuple[str, dict]:
     if out is not None and Path(out).is_dir():
         raise InputError(f"--out {out!r} is a folder; give a file name (.safetensors)")
-    dev = resolve_device(device)
     d = load_data(data, **({"size": size} if size else {}))
     net, arch_name, kw, origin = load_for_pruning(model, arch=arch, data=d, width=width, epochs=epochs, seed=seed,
                                                   device=dev, progress=progress)
@@ -165,7 +175,8 @@ def prune_command(
         save_pruned(pm, out, arch=arch_name, arch_kwargs=kw, extra=extra)
     acc = ("top-1 n/a (the model's outputs do not match the data's classes)" if acc0 is None else
            f"top-1 {acc0:.4f} -> {acc1:.4f} one-shot (BN re-estimated)"
-           + (f" -> {acc2:.4f} after {finetune_epochs:g} epochs of fine-tuning" if acc2 is not None else ""))
+           + (f" -> {acc2:.4f} after {finetune_epochs:g} epoch{'' if finetune_epochs == 1 else 's'} of fine-tuning"
+              if acc2 is not None else ""))
     line = (f"{method} p={p:g} on {arch_name} ({origin}), data {d.spec}: {acc}; "
             f"MACs {_fmt(rec['macs_before'])} -> {_fmt(rec['macs_after'])} "
             f"({rec['macs_after'] / rec['macs_before']:.3f}x); params {_fmt(rec['params_before'])} -> "
