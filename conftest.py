@@ -25,3 +25,15 @@ def qk_device() -> torch.device:
         if os.environ.get("QK_REQUIRE_DEVICE") == "1":
             pytest.fail(f"QK_DEVICE={name} is required (QK_REQUIRE_DEVICE=1) but not usable: {exc}")
         pytest.skip(f"QK_DEVICE={name} is not usable here: {exc}")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _qk_cache_dir(tmp_path_factory):
+    """Trained checkpoints of the tests go to a temporary cache, never to ~/.cache/qkernels."""
+    old = os.environ.get("QK_CACHE_DIR")
+    os.environ["QK_CACHE_DIR"] = str(tmp_path_factory.mktemp("qk_cache"))
+    yield
+    if old is None:
+        os.environ.pop("QK_CACHE_DIR", None)
+    else:
+        os.environ["QK_CACHE_DIR"] = old

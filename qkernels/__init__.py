@@ -1,7 +1,8 @@
 """qkernels: quantum-inspired spectral geometry of neural-network operators (arXiv 2512.00880).
 
 Exact metrics between operator states, quantum-kernel estimates of them (PennyLane), the bound
-checker of Theorem 2.1, the ``qkernels`` command and its run folders.
+checker of Theorem 2.1, structured pruning with its benchmark harness, the ``qkernels`` command
+and its run folders.
 
 Example:
     >>> import numpy as np, qkernels as qk
@@ -56,6 +57,16 @@ from .quantum import (  # noqa: E402
 )
 from .spectral import augmented, operator_spectra, spectrum, state  # noqa: E402
 from .timing import synchronize, time_callable  # noqa: E402
+from .data import DataSplits, ImageSet, cifar10, digits, image_folder, load_data  # noqa: E402
+from .training import evaluate, recalibrate_bn, train  # noqa: E402
+from .pruning import (  # noqa: E402
+    get_method,
+    load_pruned,
+    method_names,
+    prune,
+    register_method,
+    save_pruned,
+)
 
 __all__ = [
     "__version__",
@@ -109,4 +120,19 @@ __all__ = [
     "bias_warning",
     "fs_bias",
     "quantum_devices",
+    "load_data",
+    "digits",
+    "cifar10",
+    "image_folder",
+    "DataSplits",
+    "ImageSet",
+    "train",
+    "evaluate",
+    "recalibrate_bn",
+    "prune",
+    "register_method",
+    "get_method",
+    "method_names",
+    "save_pruned",
+    "load_pruned",
 ]

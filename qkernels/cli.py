@@ -59,6 +59,23 @@ def _build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--seed", type=int, default=0, help="initialization seed of built-in models (default 0)")
     ds.add_argument("--device", default="cpu", help="device for the spectra (default cpu)")
     ds.add_argument("--out", default=None, help="write CSV here (default: stdout)")
+
+    pr = sub.add_parser("prune", help="one-shot structured pruning of one model (Torch-Pruning dependency graph)")
+    pr.add_argument("model", help="built-in model name (trained on --data, cached), checkpoint path, or pruned file")
+    pr.add_argument("--method", required=True, help="pruning criterion (random, l1, l2, fpgm, bn_scale, taylor, ...)")
+    pr.add_argument("--sparsity", required=True, type=float, help="fraction of channels removed per group, in (0, 1)")
+    pr.add_argument("--out", default=None, help="write the pruned model here (.safetensors; channel counts + tensors)")
+    pr.add_argument("--arch", default=None, help="built-in architecture to load a checkpoint into")
+    pr.add_argument("--width", type=float, default=None, help="ResNet width multiplier (built-in resnet18 models)")
+    pr.add_argument("--data", default="digits", help="digits (default), cifar10:PATH or folder:PATH")
+    pr.add_argument("--size", type=int, default=None, help="image side for digits and folder data (default 32)")
+    pr.add_argument("--epochs", type=float, default=4.0, help="training epochs of a built-in model (default 4)")
+    pr.add_argument("--finetune-epochs", type=float, default=0.0, help="fine-tuning after pruning (default 0)")
+    pr.add_argument("--seed", type=int, default=0, help="seed of training, calibration draw and random scores")
+    pr.add_argument("--device", default="cpu", help="device (default cpu)")
+    pr.add_argument("--threads", type=int, default=None,
+                    help="torch CPU threads (default: torch's; 1 is best for small models on a busy machine)")
+    pr.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
 
@@ -150,13 +167,24 @@ def _cmd_distances(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_prune(a: argparse.Namespace) -> int:
+    from .pruning.command import prune_command
+
+    line, _ = prune_command(a.model, method=a.method, sparsity=a.sparsity, out=a.out, arch=a.arch, width=a.width,
+                            data=a.data, size=a.size, epochs=a.epochs, finetune_epochs=a.finetune_epochs, seed=a.seed,
+                            device=a.device, threads=a.threads, progress=False if a.no_progress else None)
+    print(line)
+    return 0
+
+
 def _one_line(text: str) -> str:
     """Drop terminal escape codes and control characters; join lines."""
     text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text)
     return " ".join("".join(ch if ch.isprintable() or ch == "\n" else " " for ch in text).split())
 
 
-_COMMANDS = {"run": _cmd_run, "report": _cmd_report, "devices": _cmd_devices, "distances": _cmd_distances}
+_COMMANDS = {"run": _cmd_run, "report": _cmd_report, "devices": _cmd_devices, "distances": _cmd_distances,
+             "prune": _cmd_prune}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,7 +23,7 @@ from .backends import available_backends
 #: Distributions whose versions every run records (None when not installed).
 TRACKED_PACKAGES = ("qkernels", "torch", "pennylane", "pennylane-lightning", "pennylane-lightning-gpu",
                     "pennylane-lightning-kokkos", "POT", "numpy", "scipy", "pandas", "torch-pruning", "pytest-benchmark",
-                    "matplotlib", "safetensors", "threadpoolctl")
+                    "matplotlib", "safetensors", "threadpoolctl", "scikit-learn", "Pillow")
 
 _ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "PYTHONHASHSEED", "CUDA_VISIBLE_DEVICES",
              "ASCEND_RT_VISIBLE_DEVICES", "CUBLAS_WORKSPACE_CONFIG", "TORCH_DEVICE_BACKEND_AUTOLOAD", "QK_DEVICE",

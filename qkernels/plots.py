@@ -120,4 +120,53 @@ def lhs_vs_bound(panels: Sequence[tuple[str, np.ndarray, np.ndarray]], groups: S
     _save(fig, path)
 
 
-__all__ = ["heatmap", "scatter", "ranges", "lhs_vs_bound"]
+def curves_with_bands(
+    panels: Sequence[tuple[str, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]]],
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    path: str | Path,
+    reference: tuple[float, float, float, str] | None = None,
+    logx: bool = False,
+    invert_x: bool = False,
+    palette: Sequence[str] | None = None,
+) -> None:
+    """Side-by-side panels of mean curves with shaded confidence bands.
+
+    Each panel is ``(panel_title, {label: (x, mean, lo, hi)})``; every label keeps its colour in
+    all panels (and across figures, when ``palette`` lists the labels in a fixed order).
+    ``reference`` = ``(mean, lo, hi, label)`` draws a horizontal line with its band (e.g. the
+    dense model's accuracy).
+    """
+    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(6.0 * max(1, len(panels)), 4.6), squeeze=False,
+                             sharey=True)
+    labels = list(dict.fromkeys([*(palette or []), *(k for _, curves in panels for k in curves)]))
+    cmap = plt.get_cmap("tab10")
+    colour = {k: cmap(i % 10) for i, k in enumerate(labels)}
+    for ax, (ptitle, curves) in zip(axes[0], panels):
+        if reference is not None:
+            m, lo, hi, rlabel = reference
+            ax.axhline(m, color="k", lw=1, ls="--", label=rlabel)
+            if np.isfinite(lo) and np.isfinite(hi):
+                ax.axhspan(lo, hi, color="k", alpha=0.08)
+        for k, (x, mean, lo, hi) in curves.items():
+            order = np.argsort(x)
+            x, mean, lo, hi = (np.asarray(a, dtype=float)[order] for a in (x, mean, lo, hi))
+            ax.plot(x, mean, "o-", ms=3.5, lw=1.5, color=colour[k], label=k)
+            ok = np.isfinite(lo) & np.isfinite(hi)
+            if ok.any():
+                ax.fill_between(x[ok], lo[ok], hi[ok], color=colour[k], alpha=0.18, lw=0)
+        if logx:
+            ax.set_xscale("log")
+        if invert_x:
+            ax.invert_xaxis()
+        ax.set_xlabel(xlabel)
+        ax.set_title(ptitle)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(ylabel)
+    axes[0][-1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    fig.suptitle(title)
+    _save(fig, path)
+
+
+__all__ = ["heatmap", "scatter", "ranges", "lhs_vs_bound", "curves_with_bands"]

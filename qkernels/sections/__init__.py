@@ -6,7 +6,7 @@ runner and the report pick it up from the registry.
 
 Example:
     >>> section_names()
-    ['metrics', 'quantum', 'bounds']
+    ['metrics', 'quantum', 'bounds', 'pruning']
 """
 
 from __future__ import annotations
@@ -56,3 +56,4 @@ __all__ = ["register", "section_names", "get_section", "parse_sections", "Sectio
 from . import metrics  # noqa: E402,F401  (registers the metrics section)
 from . import quantum  # noqa: E402,F401  (registers the quantum section)
 from . import bounds  # noqa: E402,F401  (registers the bounds section)
+from . import pruning  # noqa: E402,F401  (registers the pruning section)

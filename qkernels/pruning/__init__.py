@@ -1,0 +1,20 @@
+"""Structured pruning: the criterion registry, one-shot pruning, pruned-model files, statistics.
+
+Example:
+    >>> import torch
+    >>> from qkernels.models import build_model
+    >>> pm, rec = prune(build_model("resnet18_small", width=0.125), "random", 0.25, torch.zeros(1, 3, 16, 16))
+    >>> round(rec["macs_after"] / rec["macs_before"], 2) < 1
+    True
+"""
+
+from __future__ import annotations
+
+from .registry import Method, PruneContext, get_method, method_names, methods, register_method, unregister_method
+from . import criteria  # noqa: F401  (registers the baseline criteria)
+from .prune import check_sparsity, count_macs_params, keep_count, prune
+from .serialize import channel_counts, load_pruned, save_pruned, shrink_to
+
+__all__ = ["prune", "register_method", "unregister_method", "get_method", "method_names", "methods", "Method",
+           "PruneContext", "check_sparsity", "keep_count", "count_macs_params", "save_pruned", "load_pruned",
+           "channel_counts", "shrink_to"]

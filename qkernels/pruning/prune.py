@@ -1,0 +1,201 @@
+"""One-shot structured pruning through Torch-Pruning's dependency graph.
+
+:func:`prune` removes channels for real: it traces the model into a dependency graph, takes every
+group of coupled channels whose root is a convolution or a linear layer (a residual stream is
+one group: every convolution adding into it, their BatchNorms and the consumers' inputs),
+scores each group with the chosen criterion, and removes the lowest-scoring channels of every
+group at the same ratio. The classifier's outputs are never pruned.
+
+**Sparsity.** ``sparsity`` p is the fraction of channels removed from each group, as Torch-
+Pruning's ``pruning_ratio`` with local (per-group) pruning: a group of n channels keeps
+max(1, ⌊n·(1 − p)⌋) (Torch-Pruning's own rule, without its float round-off, and never 0). Every
+criterion therefore gives the same architecture, MACs and parameter count at a given p, so
+methods are compared at equal MACs. The record reports the measured channel sparsity (summed
+over groups), the MACs and parameters before and after (``tp.utils.count_ops_and_params``, per
+image), and the wall time.
+
+Example:
+    >>> import torch
+    >>> from qkernels.models import build_model
+    >>> m = build_model("resnet18_small", width=0.125)
+    >>> pm, rec = prune(m, "l1", 0.5, torch.zeros(1, 3, 16, 16))
+    >>> rec["channel_sparsity"], pm.fc.in_features, pm(torch.zeros(2, 3, 16, 16)).shape
+    (0.5, 32, torch.Size([2, 10]))
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+import warnings
+from collections.abc import Sequence
+
+import torch
+import torch_pruning as tp
+from torch import nn
+
+from ..errors import InputError
+from ..training import has_batchnorm
+from .registry import PruneContext, get_method
+
+ROOT_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+
+
+def check_sparsity(sparsity: object) -> float:
+    """``sparsity`` as a float in (0, 1); InputError otherwise."""
+    if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float)):
+        raise InputError(f"sparsity must be a number in (0, 1), got {sparsity!r}")
+    p = float(sparsity)
+    if not math.isfinite(p) or not 0.0 < p < 1.0:
+        raise InputError(f"sparsity must be in (0, 1) (the fraction of channels removed), got {sparsity!r}")
+    return p
+
+
+def keep_count(n: int, sparsity: float) -> int:
+    """Channels a group of ``n`` keeps at ``sparsity``: max(1, ⌊n(1 − p)⌋)."""
+    return max(1, min(n, math.floor(n * (1.0 - sparsity) + 1e-9)))
+
+
+def classifier_layers(model: nn.Module) -> list[nn.Module]:
+    """The layers whose outputs are the model's outputs: the last Linear (``fc``/``head``/...)."""
+    for name in ("fc", "head", "classifier"):
+        m = getattr(model, name, None)
+        if isinstance(m, nn.Linear):
+            return [m]
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    return linears[-1:]
+
+
+def default_ignored_layers(model: nn.Module) -> list[nn.Module]:
+    """Layers left whole: the classifier, and attention modules (whose widths are tied to heads)."""
+    attn = [m for m in model.modules() if isinstance(m, nn.MultiheadAttention)]
+    return classifier_layers(model) + attn
+
+
+def _device(model: nn.Module) -> torch.device:
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+def count_macs_params(model: nn.Module, example_inputs: torch.Tensor) -> tuple[int, int]:
+    """MACs and parameters for one input (``tp.utils.count_ops_and_params`` on the first example)."""
+    x = example_inputs[:1].to(_device(model))
+    macs, params = tp.utils.count_ops_and_params(model, x)
+    return int(macs), int(params)
+
+
+def prune(
+    model: nn.Module,
+    method: str,
+    sparsity: float,
+    example_inputs: torch.Tensor,
+    *,
+    calib: Sequence[tuple[torch.Tensor, torch.Tensor]] | None = None,
+    seed: int = 0,
+    ignored_layers: Sequence[nn.Module] = (),
+    inplace: bool = False,
+    **options,
+) -> tuple[nn.Module, dict]:
+    """Prune ``model`` one-shot with the registered criterion ``method`` at ``sparsity``.
+
+    Args:
+        model: the trained model (left untouched unless ``inplace``).
+        method: a registered criterion (:func:`qkernels.pruning.method_names`).
+        sparsity: fraction of channels removed from every group, in (0, 1).
+        example_inputs: a batch of inputs for tracing (one image is enough).
+        calib: labelled batches ``(x, y)`` for data-driven criteria (``taylor``).
+        seed: seed of randomized criteria (``random``).
+        ignored_layers: more layers to leave whole (besides the classifier).
+        options: passed to the criterion's factory as ``ctx.options``.
+
+    Returns:
+        ``(pruned_model, record)``; the record holds ``method``, ``sparsity``,
+        ``channel_sparsity``, ``channels_before/after``, ``macs_before/after``,
+        ``params_before/after``, ``groups`` (pruned groups), ``prune_time_s``, ``score_time_s``
+        and ``removed`` (root layer name -> removed channel indices).
+
+    Raises:
+        InputError: an unknown method, sparsity outside (0, 1), a method that needs data given
+            none, or BN scaling on a model without BatchNorm.
+    """
+    p = check_sparsity(sparsity)
+    spec = get_method(method)
+    if spec.requires_bn and not has_batchnorm(model):
+        raise InputError(f"pruning method {method!r} scores BatchNorm scales, and this model has no BatchNorm layer")
+    if spec.needs_data and not calib:
+        raise InputError(f"pruning method {method!r} needs calibration data (labelled batches)")
+    if not isinstance(example_inputs, torch.Tensor) or example_inputs.ndim < 2:
+        raise InputError("example_inputs must be a batch tensor (N, ...)")
+    work = model if inplace else copy.deepcopy(model)
+    work.eval()
+    dev = _device(work)
+    x = example_inputs.to(dev)
+    calib_dev = [(a.to(dev), b.to(dev)) for a, b in calib] if calib else None
+    macs0, params0 = count_macs_params(work, x)
+    names = {m: n for n, m in work.named_modules()}
+    given = {m: n for n, m in model.named_modules()}
+    extra = [work.get_submodule(given[m]) if isinstance(m, nn.Module) and m in given else names_to_module(work, m)
+             for m in ignored_layers]
+    ignored = default_ignored_layers(work) + extra
+
+    t0 = time.perf_counter()
+    importance = spec.factory(PruneContext(work, x, int(seed), calib_dev, dict(options)))
+    with warnings.catch_warnings():
+        # bare nn.Parameters (a ViT's class token and position embedding) sit on the residual
+        # stream, whose group holds the attention modules and is left whole
+        warnings.filterwarnings("ignore", message="Unwrapped parameters detected")
+        dg = tp.DependencyGraph().build_dependency(work, example_inputs=x)
+    ign = [m for layer in ignored for m in layer.modules()]
+    plans, total0, total1 = [], 0, 0
+    t_score = time.perf_counter()
+    for group in dg.get_all_groups(ignored_layers=ign, root_module_types=ROOT_TYPES):
+        root, handler = group[0].dep.target.module, group[0].dep.handler
+        n = len(group[0].idxs)
+        keep = keep_count(n, p)
+        total0 += n
+        if keep >= n:
+            total1 += n
+            continue
+        imp = importance(group)
+        if imp is None:
+            total1 += n
+            continue
+        if imp.shape != (n,) or not bool(torch.isfinite(imp).all()):
+            raise RuntimeError(f"criterion {method!r} returned scores of shape {tuple(imp.shape)} (or non-finite) "
+                               f"for a group of {n} channels rooted at {names.get(root)}")
+        drop = torch.argsort(imp.detach().cpu().double(), stable=True)[: n - keep]
+        plans.append((root, handler, sorted(int(i) for i in drop)))
+        total1 += keep
+    t_score = time.perf_counter() - t_score
+    for root, handler, idxs in plans:
+        g = dg.get_pruning_group(root, handler, idxs)
+        g.prune()
+    work.zero_grad(set_to_none=True)
+    elapsed = time.perf_counter() - t0
+    macs1, params1 = count_macs_params(work, x)
+    record = {
+        "method": method, "sparsity": p, "seed": int(seed),
+        "channel_sparsity": 1.0 - total1 / total0 if total0 else 0.0,
+        "channels_before": total0, "channels_after": total1,
+        "macs_before": macs0, "macs_after": macs1, "params_before": params0, "params_after": params1,
+        "groups": len(plans), "prune_time_s": elapsed, "score_time_s": t_score,
+        "removed": {names.get(r, "?"): idxs for r, _, idxs in plans},
+    }
+    return work.eval(), record
+
+
+def names_to_module(model: nn.Module, layer: nn.Module | str) -> nn.Module:
+    """A layer of ``model`` given by its name (or as the module itself)."""
+    if isinstance(layer, nn.Module):
+        if not any(layer is m for m in model.modules()):
+            raise InputError("ignored layer: a module that is not part of the model")
+        return layer
+    try:
+        return model.get_submodule(str(layer))
+    except AttributeError:
+        raise InputError(f"ignored layer {layer!r}: no such module in the model") from None
+
+
+__all__ = ["prune", "check_sparsity", "keep_count", "count_macs_params", "classifier_layers", "default_ignored_layers",
+           "ROOT_TYPES"]

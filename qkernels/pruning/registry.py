@@ -1,0 +1,104 @@
+"""The registry of pruning criteria: method name -> importance factory, description, needs.
+
+A criterion is a factory that receives a :class:`PruneContext` (the model about to be pruned,
+example inputs, a seed, optional calibration data) and returns a Torch-Pruning importance: a
+callable ``group -> 1-D tensor`` of per-channel scores (higher = keep). Adding a criterion is
+one call, anywhere that is imported with :mod:`qkernels.pruning`::
+
+    register_method("qmfrg", lambda ctx: MyImportance(...), "what it measures", needs_data=False)
+
+The ``pruning`` section sweeps every method registered with ``sweep=True`` and
+:func:`qkernels.pruning.prune` accepts every registered name.
+
+Example:
+    >>> from qkernels.pruning import method_names, get_method
+    >>> method_names()
+    ['random', 'l1', 'l2', 'fpgm', 'bn_scale', 'taylor']
+    >>> get_method("taylor").needs_data
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from ..errors import InputError
+
+
+@dataclass
+class PruneContext:
+    """What a criterion's factory may use.
+
+    ``calib`` is a list of calibration batches ``(inputs, labels)`` on the model's device (None
+    when the caller has no data); ``options`` carries method-specific keyword options.
+    """
+
+    model: nn.Module
+    example_inputs: torch.Tensor
+    seed: int = 0
+    calib: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+    options: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Method:
+    """A registered pruning criterion."""
+
+    name: str
+    factory: Callable[[PruneContext], Callable]
+    description: str
+    needs_data: bool = False  # needs labelled calibration batches (e.g. gradients)
+    requires_bn: bool = False  # scores only BatchNorm scales (not applicable without BN)
+    sweep: bool = True  # included in the pruning section's default sweep
+
+
+_METHODS: dict[str, Method] = {}
+
+
+def register_method(
+    name: str,
+    factory: Callable[[PruneContext], Callable],
+    description: str,
+    *,
+    needs_data: bool = False,
+    requires_bn: bool = False,
+    sweep: bool = True,
+    replace: bool = False,
+) -> Method:
+    """Register a criterion under ``name`` (ValueError if taken, unless ``replace``)."""
+    if not name or not name.replace("-", "_").replace("_", "a").isalnum():
+        raise ValueError(f"method name {name!r}: use letters, digits, '-' and '_'")
+    if name in _METHODS and not replace:
+        raise ValueError(f"pruning method {name!r} is already registered")
+    m = Method(name, factory, description, needs_data, requires_bn, sweep)
+    _METHODS[name] = m
+    return m
+
+
+def unregister_method(name: str) -> None:
+    """Remove ``name`` from the registry (for tests and plug-ins)."""
+    _METHODS.pop(name, None)
+
+
+def method_names(*, sweep_only: bool = False) -> list[str]:
+    """Registered method names, in registration order."""
+    return [n for n, m in _METHODS.items() if m.sweep or not sweep_only]
+
+
+def get_method(name: str) -> Method:
+    """The registered method ``name``; InputError listing the known ones otherwise."""
+    if name not in _METHODS:
+        raise InputError(f"unknown pruning method {name!r}; available: {', '.join(_METHODS)}")
+    return _METHODS[name]
+
+
+def methods() -> dict[str, Method]:
+    """A copy of the registry."""
+    return dict(_METHODS)
+
+
+__all__ = ["PruneContext", "Method", "register_method", "unregister_method", "method_names", "get_method", "methods"]

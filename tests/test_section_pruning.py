@@ -1,0 +1,124 @@
+"""The pruning section end to end on a tiny profile: rows, report, figures, claims, resume, cache."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from qkernels.pruning import sweep
+from qkernels.runner import run
+from qkernels.sections import SectionContext, get_section
+from qkernels.sections import pruning as sec
+
+TINY = sweep.SweepConfig(
+    data="digits", data_options=(("n_calib", 64), ("n_test", 96), ("n_train", 128), ("size", 16)),
+    models=(sweep.ModelSetup("r", "resnet18_small", (("width", 0.0625),), sweep.TrainSetup(epochs=1, batch_size=64)),
+            sweep.ModelSetup("mlp", "mlp", (("hidden", (16,)),), sweep.TrainSetup(epochs=1, batch_size=64))),
+    sparsities=(0.3, 0.7), replicates=2, bn_images=64, taylor_images=32, finetune_epochs=0.5,
+    finetune_sparsities=(0.7,), eval_batch=64)
+KEY = ["model", "method", "stage", "sparsity", "replicate"]
+
+
+@pytest.fixture()
+def tiny(monkeypatch, tmp_path):
+    monkeypatch.setitem(sweep.PROFILES, "quick", TINY)
+    monkeypatch.setenv("QK_CACHE_DIR", str(tmp_path / "cache"))
+    sweep.clear_memory_cache()
+    yield TINY
+    sweep.clear_memory_cache()
+
+
+@pytest.fixture()
+def counting(monkeypatch):
+    """Counts dense trainings (sweep.train is called for dense models and fine-tuning)."""
+    calls = []
+    real = sweep.train
+
+    def wrapped(*a, **k):
+        calls.append(k.get("desc", ""))
+        return real(*a, **k)
+
+    monkeypatch.setattr(sweep, "train", wrapped)
+    return calls
+
+
+def _dense_trainings(calls):
+    return [c for c in calls if c.startswith("train ")]
+
+
+def test_plan_units_and_keys(tiny):
+    ctx = SectionContext(run=None, profile="quick", device="cpu", seed=0)
+    units = get_section("pruning").plan(ctx)
+    keys = [u.key for u in units]
+    # 2 models x 2 replicates dense; resnet: 6 methods, mlp: 5 (no BN) x 2 sparsities x 2 replicates
+    assert len(keys) == len(set(keys)) == 4 + (6 + 5) * 2 * 2
+    assert "dense:r:r0" in keys and "prune:r:taylor:0.7:r1" in keys and "prune:mlp:bn_scale:0.3:r0" not in keys
+    assert [u.key for u in get_section("pruning").plan(ctx)] == keys  # stable
+
+
+def test_section_rows_report_and_claims(tiny, tmp_path, counting):
+    out = run(sections="pruning", out=tmp_path / "run", progress=False, seed=1)
+    df = pd.read_csv(out / "pruning.csv")
+    assert set(sweep.BASE_COLUMNS) <= set(df.columns)
+    assert not df.duplicated(KEY).any()
+    one = df[df.stage == "oneshot"]
+    assert len(df[df.stage == "dense"]) == 4 and len(one) == 44
+    assert len(df[df.stage == "finetuned"]) == 22 and set(df[df.stage == "finetuned"].sparsity) == {0.7}
+    assert one.accuracy.between(0, 1).all() and (one.macs < one.macs_dense).all()
+    # equal cost for every criterion at a sparsity
+    assert one.groupby(["model", "sparsity"]).macs.nunique().eq(1).all()
+    assert len(_dense_trainings(counting)) == 4
+    md = (out / "report.md").read_text()
+    part = md.split("## Structured pruning")[1]
+    assert "top-1 one-shot" in part and "after fine-tuning" in part and "Pruning time" in part
+    for model in ("r", "mlp"):
+        for kind in ("sparsity", "macs"):
+            name = f"pruning_acc_vs_{kind}_{model}.png"
+            assert (out / "figures" / name).stat().st_size > 0 and f"figures/{name}" in md
+    claims = md.split("## Claims of the paper")[1].split("\n## ")[0]
+    assert "QM-FRG pruning beats magnitude and random pruning at high sparsity | not measured" in claims
+    assert "±" in part
+
+
+def test_interrupted_sweep_resumes_without_losing_or_duplicating_rows(tiny, tmp_path, counting, monkeypatch):
+    full = run(sections="pruning", out=tmp_path / "full", progress=False, seed=2)
+    expected = pd.read_csv(full / "pruning.csv")
+    trained_once = len(_dense_trainings(counting))
+    real = sweep.prune_rows
+    n = {"calls": 0}
+
+    def flaky(*a, **k):
+        n["calls"] += 1
+        if n["calls"] == 9:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(sec, "prune_rows", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        run(sections="pruning", out=tmp_path / "cut", progress=False, seed=2)
+    assert not (tmp_path / "cut" / "pruning.csv").exists()
+    parts = list((tmp_path / "cut" / ".parts" / "pruning").glob("*.csv"))
+    assert len(parts) == 4 + 8
+    sweep.clear_memory_cache()  # as a new process would
+    monkeypatch.setattr(sec, "prune_rows", real)
+    run(sections="pruning", out=tmp_path / "cut", progress=False, seed=2, resume=True)
+    got = pd.read_csv(tmp_path / "cut" / "pruning.csv")
+    assert not got.duplicated(KEY).any() and len(got) == len(expected)
+    cols = ["accuracy", "macs", "params", "channel_sparsity"]
+    pd.testing.assert_frame_equal(got[KEY + cols], expected[KEY + cols])  # deterministic, nothing lost
+    assert len(_dense_trainings(counting)) == trained_once  # the dense models came from the cache
+    dense = got[got.stage == "dense"]
+    assert dense.cached.astype(str).isin(["True"]).all()
+
+
+def test_report_survives_partial_csv(tiny, tmp_path):
+    """A CSV with only dense rows, or without fine-tuned rows, still gives a report part."""
+    section = get_section("pruning")
+    df = pd.DataFrame([{c: None for c in sweep.BASE_COLUMNS}])
+    df = df.assign(model="m", data="digits", method="dense", stage="dense", sparsity=0.0, replicate=0,
+                   accuracy=0.9, macs=10, params=5, train_time_s=1.0, cached=False)
+    from qkernels.runfolder import RunFolder
+
+    blocks = section.report(RunFolder(tmp_path), df)
+    assert blocks and section.claims(df)[0].verdict == "not measured"
+    assert section.report(RunFolder(tmp_path), pd.DataFrame())
