@@ -623,3 +623,25 @@ def test_property_near_duplicates(pair):
     w2sq = float(w2_cumulative(a, b, squared=True))
     ref_w = pot_w2sq(a, b, "wasserstein_1d")
     assert abs(w2sq - ref_w) <= 1e-12 * ref_w + 1e-15
+
+
+def test_pairwise_fs_row_first_search_finds_every_near_duplicate():
+    """Near-duplicates off the diagonal (and the diagonal) are refined exactly as one pair at a time."""
+    from qkernels.distances import _near_one
+
+    g = torch.Generator().manual_seed(5)
+    base = torch.randn(6, 9, dtype=torch.float64, generator=g).abs()
+    rows = [base[0], base[0] + 1e-9, base[1], base[2], base[2] * 3, base[3] + 1e-6, base[4], base[5]]
+    P = torch.stack([r / r.norm() for r in rows])
+    D = pairwise_fs(P)
+    for i in range(len(P)):
+        for j in range(len(P)):
+            assert float(D[i, j]) == pytest.approx(float(fs_distance(P[i], P[j])), abs=1e-13)
+    assert float(D.diagonal().abs().max()) == 0.0
+    G = (P @ P.T).abs()
+    for thr in (0.5, 0.99, 1 - 1e-4):
+        got = {tuple(x) for x in _near_one(G, thr).tolist()}
+        assert got == {tuple(x) for x in (G > thr).nonzero().tolist()}
+    assert _near_one(torch.zeros(3, 4, dtype=torch.float64), 0.5).shape == (0, 2)
+    D2 = pairwise_fs(P, P[:3])  # not symmetric: the diagonal is refined like every near pair
+    assert float(D2[0, 0]) == 0.0 and float(D2[1, 0]) == pytest.approx(float(fs_distance(P[1], P[0])), abs=1e-13)
