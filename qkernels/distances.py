@@ -7,7 +7,8 @@ Definitions (see docs/theory.md):
   loses ~1e-8 there). For the non-negative states of spectra ⟨ψ, φ⟩ ≥ 0 and ‖ψ − φ‖ is the min.
 * Cumulative ("majorization profile") W₂: masses p_k = ψ_k² at positions k/N (k = 1..N), CDF
   F(k) = Σ_{l≤k} p_l, and W₂cum² = ∫₀¹ (Q_p(t) − Q_q(t))² dt with the quantile functions Q.
-  Computed exactly by merging the two CDFs' breakpoints (a sort of 2N values per pair).
+  Computed exactly by merging the two CDFs' breakpoints (a sort of 2N values per pair; all-pairs:
+  one global sort and per-row count tables, O(N) per pair).
 * Cumulative W₁: W₁cum = (1/N) Σ_k |F_p(k) − F_q(k)|.
 * Empirical spectral W₂ of two vectors u, v (states or raw spectra) with uniform weights 1/N:
   ‖sort(u) − sort(v)‖ / √N.
@@ -216,14 +217,14 @@ def _w2sq_profiles(Fa: torch.Tensor, Fb: torch.Tensor, La: torch.Tensor | None =
     non-negative (no cancellation). La, Lb: optional low parts of the CDFs (see _profile_hilo).
     """
     n = Fa.shape[-1]
+    if La is not None and Lb is not None:  # sort the rounded sums: hi alone can order ties wrongly
+        Fa, Fb = Fa + La, Fb + Lb
     X = torch.cat([Fa, Fb], dim=-1)
     Xs, idx = torch.sort(X, dim=-1, stable=True)
     itype = torch.int32 if n <= 16384 else torch.int64  # (2n)² must fit exactly
     src = (idx < n).to(itype)
     ca = src.cumsum(-1, dtype=itype) - src
     d = 2 * ca - torch.arange(2 * n, dtype=itype, device=X.device)
-    if La is not None and Lb is not None:
-        Xs = Xs + torch.gather(torch.cat([La, Lb], dim=-1), -1, idx)
     dt = torch.diff(Xs, dim=-1, prepend=torch.zeros_like(Xs[..., :1]))
     return (dt * (d * d)).sum(-1) / (n * n)
 
@@ -247,13 +248,69 @@ def w2_cumulative(psi_a: ArrayLike, psi_b: ArrayLike, *, squared: bool = False) 
     return restore(w if squared else w.sqrt(), kind)
 
 
+def _local_ranks(V: torch.Tensor, n_a: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where each value of V (flattened rows; the first ``n_a`` values are side A, the rest B)
+    falls among the values of each side, in one stable global order (ties: A first).
+
+    Returns ``(own, other)``: ``own[e]`` is the rank of value e among the values of its own side,
+    and ``other[e]`` is the number of values of the other side that come before it.
+    """
+    order = torch.sort(V, stable=True).indices
+    from_a = order < n_a
+    before_a = torch.cumsum(from_a, 0) - from_a.to(torch.int64)  # A values before each position
+    before_b = torch.arange(V.numel(), device=V.device) - before_a
+    own, other = torch.empty_like(order), torch.empty_like(order)
+    own[order] = torch.where(from_a, before_a, before_b)
+    other[order] = torch.where(from_a, before_b, before_a)
+    return own, other
+
+
+def _w2_one_side(VA: torch.Tensor, own_a: torch.Tensor, VB: torch.Tensor, at_b: torch.Tensor,
+                 block_elems: int) -> torch.Tensor:
+    """T[i, j] = Σ_k (a_k − max(a_{k−1}, b_{c−1}))·(k − c)² over the breakpoints a_k of row i of VA,
+    with c the number of breakpoints of row j of VB before a_k in the merged order.
+
+    This is the part of N²·W₂²(i, j) on the merged intervals that end at a breakpoint of row i
+    (see :func:`_w2sq_profiles`), so W₂²(i, j)·N² = T_AB[i, j] + T_BA[j, i]. ``own_a`` is the rank
+    of each A breakpoint among all A breakpoints, ``at_b`` (nb, N) the number of A breakpoints
+    before each B breakpoint. For each block of B rows a count table over the A ranks
+    (a histogram of ``at_b`` and its cumsum) gives c for every A breakpoint at once: O(1) per
+    pair and breakpoint instead of a sort of 2N values per pair. All terms are non-negative.
+    """
+    na, n = VA.shape
+    nb, total = VB.shape[0], VA.numel()
+    T = torch.empty(nb, na, dtype=VA.dtype, device=VA.device)
+    if nb == 0 or na == 0:
+        return T.mT
+    a_prev = torch.nn.functional.pad(VA[:, :-1], (1, 0))
+    b_pad = torch.nn.functional.pad(VB, (1, 0))  # b_pad[j, c] = b_{c−1}, and 0 for c = 0
+    k = torch.arange(n, dtype=torch.int64, device=VA.device)
+    rows = max(1, min(nb, block_elems // max(1, total)))
+    for j0 in range(0, nb, rows):
+        j1 = min(nb, j0 + rows)
+        m = j1 - j0
+        offs = torch.arange(m, device=VA.device)[:, None] * (total + 1)
+        hist = torch.zeros(m * (total + 1), dtype=torch.int64, device=VA.device)
+        hist.index_put_(((at_b[j0:j1] + offs).reshape(-1),), torch.ones((), dtype=torch.int64,
+                        device=VA.device).expand(m * n), accumulate=True)
+        counts = hist.view(m, total + 1).cumsum_(1)  # counts[j, r]: B_j breakpoints before A rank r
+        c = counts.gather(1, own_a.reshape(1, -1).expand(m, -1))  # (m, na·n)
+        prev = torch.maximum(a_prev.expand(m, na, n), b_pad[j0:j1].gather(1, c).view(m, na, n))
+        dt = torch.sub(VA, prev, out=prev)
+        d = (k - c.view(m, na, n)).to(VA.dtype)
+        T[j0:j1] = (dt.mul_(d) * d).sum(-1)
+    return T.mT
+
+
 def pairwise_w2_cumulative(
     Psi_a: ArrayLike, Psi_b: ArrayLike | None = None, *, squared: bool = False, block_elems: int = 1 << 17
 ) -> Any:
     """All-pairs cumulative W₂ between the rows of Psi_a and Psi_b (default: Psi_a, symmetric).
 
-    Works row by row (several rows per block, at most ``block_elems`` merged entries at once);
-    in the symmetric case only the upper triangle is computed.
+    Exact, with the same merged-breakpoint sums as :func:`w2_cumulative`, but without a sort per
+    pair: one global sort of all breakpoints ranks them, and per-row count tables give every
+    pair's merge positions (O(N) per pair). ``block_elems`` bounds the entries of the temporary
+    arrays (several rows of Psi_b per block when the rows of Psi_a are few).
 
     Example:
         >>> import numpy as np
@@ -263,23 +320,22 @@ def pairwise_w2_cumulative(
     """
     A, B, kind = _state_matrices(Psi_a, Psi_b)
     symmetric = Psi_b is None
-    (Fa, La), (Fb, Lb) = _profile_hilo(A), _profile_hilo(B)
-    na, nb, n = Fa.shape[0], Fb.shape[0], Fa.shape[1]
-    out = torch.zeros(na, nb, dtype=Fa.dtype, device=Fa.device)
-    rows_per_block = max(1, block_elems // max(1, nb * 2 * n))
-    for start in range(0, na, rows_per_block):
-        r = torch.arange(start, min(na, start + rows_per_block), device=Fa.device)
-        if symmetric:
-            ii, jj = (torch.arange(nb, device=Fa.device)[None, :] > r[:, None]).nonzero().unbind(1)
-            if ii.numel() == 0:
-                continue
-            ii = r[ii]
-            out[ii, jj] = _w2sq_profiles(Fa[ii], Fb[jj], La[ii], Lb[jj])
-        else:
-            out[r] = _w2sq_profiles(Fa[r, None, :].expand(-1, nb, n), Fb[None].expand(len(r), nb, n),
-                                    La[r, None, :].expand(-1, nb, n), Lb[None].expand(len(r), nb, n))
+    VA = sum(_profile_hilo(A))
+    VB = VA if symmetric else sum(_profile_hilo(B))
+    na, nb, n = VA.shape[0], VB.shape[0], VA.shape[1]
+    if symmetric:  # one side: own == other (ties broken by the flattened index)
+        own, _ = _local_ranks(VA.reshape(-1), VA.numel())
+        own_a = own_b = own.view(na, n)
+        at_a = at_b = own_a
+    else:
+        own, other = _local_ranks(torch.cat([VA.reshape(-1), VB.reshape(-1)]), VA.numel())
+        own_a, own_b = own[: na * n].view(na, n), own[na * n :].view(nb, n)
+        at_a, at_b = other[: na * n].view(na, n), other[na * n :].view(nb, n)
+    out = _w2_one_side(VA, own_a, VB, at_b, block_elems)
+    out = out + (out.mT if symmetric else _w2_one_side(VB, own_b, VA, at_a, block_elems).mT)
+    out /= n * n
     if symmetric:
-        out = out + out.mT
+        out.diagonal().zero_()
     out.clamp_(min=0)
     return restore(out if squared else out.sqrt(), kind)
 

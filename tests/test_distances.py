@@ -645,3 +645,14 @@ def test_pairwise_fs_row_first_search_finds_every_near_duplicate():
     assert _near_one(torch.zeros(3, 4, dtype=torch.float64), 0.5).shape == (0, 2)
     D2 = pairwise_fs(P, P[:3])  # not symmetric: the diagonal is refined like every near pair
     assert float(D2[0, 0]) == 0.0 and float(D2[1, 0]) == pytest.approx(float(fs_distance(P[1], P[0])), abs=1e-13)
+
+
+def test_w2_symmetric_when_cdf_ties_differ_in_low_part():
+    # Found by hypothesis: b's CDF reaches 1 only in its low part, so sorting by the high part
+    # alone ordered ties differently for (a, b) and (b, a) and gave W₂² asymmetric.
+    a = np.eye(8)[0]
+    b = np.array([0.9999991157541385, 9.654287231280872e-05, 0.000667939322168443, 0.0009940779626827455,
+                  0.00023676628668840169, 0.0005184382380776359, 1.1120903913900046e-18, 1.3446534880410004e-19])
+    ab, ba = float(w2_cumulative(a, b, squared=True)), float(w2_cumulative(b, a, squared=True))
+    assert ab == pytest.approx(ba, rel=1e-14, abs=0)  # 3.9e-10 apart (relative) before the fix
+    assert float(pairwise_w2_cumulative(np.stack([a, b]), squared=True)[0, 1]) == pytest.approx(ab, rel=1e-13, abs=0)
