@@ -27,7 +27,6 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,6 +35,7 @@ import pandas as pd
 
 from .atomic import atomic_write_csv, atomic_write_json, atomic_write_text
 from .errors import InputError
+from .safeio import confined, read_csv_limited, read_json_limited
 
 DEFAULT_ROOT = Path("reports") / "runs"
 
@@ -116,10 +116,7 @@ class PartSink:
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
-    try:
-        return pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame()
+    return read_csv_limited(path)
 
 
 class RunFolder:
@@ -137,21 +134,30 @@ class RunFolder:
         return self.path / "figures"
 
     def csv(self, section: str) -> Path:
-        """``<run>/<section>.csv``."""
-        return self.path / f"{section}.csv"
+        """``<run>/<section>.csv`` (the name must be a plain file name: nothing outside the run)."""
+        return confined(self.path, f"{section}.csv")
+
+    def figure(self, name: str) -> Path:
+        """``<run>/figures/<name>``, refusing names that would leave the folder.
+
+        Example:
+            >>> RunFolder("r").figure("a.png").as_posix()
+            'r/figures/a.png'
+        """
+        return confined(self.figures, name)
 
     def sink(self, section: str) -> PartSink:
         """The part sink of ``section``."""
-        return PartSink(self.path / ".parts" / section, section, self.csv(section))
+        return PartSink(confined(self.path / ".parts", section), section, self.csv(section))
 
     def read_env(self) -> dict:
         """env.json as a dict ({} when absent)."""
         if not self.env_path.is_file():
             return {}
-        try:
-            return json.loads(self.env_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise InputError(f"{self.env_path}: not readable JSON ({exc})") from None
+        env = read_json_limited(self.env_path)
+        if not isinstance(env, dict):
+            raise InputError(f"{self.env_path}: expected a JSON object, got {type(env).__name__}")
+        return env
 
     def write_env(self, env: dict) -> None:
         atomic_write_json(self.env_path, env)
@@ -174,6 +180,9 @@ class RunFolder:
                     f"not profile={profile!r}, seed={seed!r}"
                 )
         self.path.mkdir(parents=True, exist_ok=True)
+        if resume:  # temporaries of writes that a killed run never finished (never read, only litter)
+            for tmp in self.path.rglob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
 
 
 __all__ = ["RunFolder", "PartSink", "default_run_dir", "latest_run_dir", "part_filename", "DEFAULT_ROOT"]

@@ -144,7 +144,7 @@ class BoundsSection(Section):
     def _figures(self, run: RunFolder, pairs: pd.DataFrame) -> list[Block]:
         out: list[Block] = []
         panels = [(b, pairs[b].to_numpy(), pairs.lhs.to_numpy()) for b in ("lipschitz", "decomposed_2", "paper_spectral")]
-        path = run.figures / "bounds_lhs_vs_bound.png"
+        path = run.figure("bounds_lhs_vs_bound.png")
         plots.lhs_vs_bound(panels, list(pairs.scenario), path)
         out.append(Figure(f"figures/{path.name}", (
             "lhs against bound on log axes (points above y = x violate the bound; spectral-only bounds of 0 are "
@@ -153,7 +153,7 @@ class BoundsSection(Section):
         for b in ("decomposed_2", "paper_spectral"):
             r = pairs[f"ratio_{b}"].replace(np.inf, np.nan)
             g = r.groupby(pairs.scenario, sort=False)
-            path = run.figures / f"bounds_tightness_{b}.png"
+            path = run.figure(f"bounds_tightness_{b}.png")
             plots.ranges(list(t.groups), g.quantile(0.05).to_numpy(), g.median().to_numpy(), g.quantile(0.95).to_numpy(),
                          f"lhs / {b}", f"Tightness of {b} by scenario (1 = tight, > 1 = violated)", path, logy=True)
             inf = sorted(pairs.scenario[np.isinf(pairs[f"ratio_{b}"])].unique())

@@ -234,14 +234,14 @@ class MetricsSection(Section):
                 if m.empty:
                     continue
                 M = _square(m, names)
-                path = run.figures / f"metrics_{metric}_{model}.png"
+                path = run.figure(f"metrics_{metric}_{model}.png")
                 plots.heatmap(M, names, f"{model}: layer-by-layer {label.split(' ')[0]}", path, label)
                 blocks.append(Figure(f"figures/{path.name}", f"{model}: {label} between every pair of layer operators"))
         within = df[(df.kind == "within_layer") & (df.metric == "fs")]
         for model in dict.fromkeys(within.model):
             w = within[within.model == model].pivot_table(index="op_a", columns="stat", values="value", sort=False)
             if {"p05", "median", "p95", "nn_median"} <= set(w.columns):
-                path = run.figures / f"metrics_filters_fs_{model}.png"
+                path = run.figure(f"metrics_filters_fs_{model}.png")
                 plots.ranges(list(w.index), w["p05"].to_numpy(), w["median"].to_numpy(), w["p95"].to_numpy(),
                              "d_FS (rad)", f"{model}: d_FS among the filters of each layer", path,
                              extra=(w["nn_median"].to_numpy(), "median nearest-neighbour d_FS"))
@@ -252,7 +252,7 @@ class MetricsSection(Section):
             piv = layer.pivot_table(index=["model", "op_a", "op_b"], columns="metric", values="value").reset_index()
             ok = (piv.fs > 0) & (piv.w2cum > 0) if {"fs", "w2cum"} <= set(piv.columns) else None
             if ok is not None and bool(ok.any()):
-                path = run.figures / "metrics_fs_vs_w2cum.png"
+                path = run.figure("metrics_fs_vs_w2cum.png")
                 xs = np.geomspace(max(float(piv.fs[ok].min()), 1e-6), float(piv.fs[ok].max()), 100)
                 plots.scatter(piv.fs[ok].to_numpy(), piv.w2cum[ok].to_numpy(), "d_FS (rad)", "W₂cum",
                               "Layer pairs: d_FS against W₂cum", path, groups=list(piv.model[ok]), loglog=True,

@@ -222,7 +222,7 @@ class QuantumSection(Section):
             t = shots_table(clean)
             series = {e: (g.shots.to_numpy(float), g.rmse_F.to_numpy(), g.theory_rmse_F.to_numpy(), g.rmse_d.to_numpy())
                       for e, g in t.groupby("estimator", sort=False)}
-            path = run.figures / "quantum_error_vs_shots.png"
+            path = run.figure("quantum_error_vs_shots.png")
             figures.error_vs_shots(series, path)
             out.append(Figure(f"figures/{path.name}", (
                 "RMSE of the fidelity and d_FS estimates against shots per entry (noise-free, all sources); dashed: "
@@ -248,7 +248,7 @@ class QuantumSection(Section):
                 F = 1 - np.geomspace(1e-3, 300, 60) / S
                 exact[e] = ((1 - F) * S, fs_bias(F, S, e) / np.arccos(np.sqrt(F)))
             if measured:
-                path = run.figures / "quantum_bias.png"
+                path = run.figure("quantum_bias.png")
                 figures.bias_vs_budget(measured, exact, path, BIAS_THRESHOLD)
                 out.append(Figure(f"figures/{path.name}", (
                     "Relative bias of d̂ = arccos √F̂ against S(1 − F): it depends on S(1 − F) only, and the flag "
@@ -266,7 +266,7 @@ class QuantumSection(Section):
                     r = t[t.shots == S]
                     if not r.empty:
                         refs[f"shot-noise RMSE of F̂ at {S:,} shots"] = float(r.rmse_F.max())
-            path = run.figures / "quantum_error_vs_noise.png"
+            path = run.figure("quantum_error_vs_noise.png")
             figures.error_vs_noise(series, path, refs)
             out.append(Figure(f"figures/{path.name}", (
                 "Mean |F̂ − F| of analytic noisy circuits (default.mixed) against the depolarizing probability, with "
@@ -277,7 +277,7 @@ class QuantumSection(Section):
             for (d, mode, e), g in sp.groupby(["device", "mode", "estimator"], sort=False):
                 g = g.sort_values("qubits")
                 series[f"{mode} {e} ({d})"] = (g.qubits.to_numpy(float), g.value.to_numpy(float))
-            path = run.figures / "quantum_time_per_entry.png"
+            path = run.figure("quantum_time_per_entry.png")
             figures.time_per_entry(series, path)
             out.append(Figure(f"figures/{path.name}", "Seconds per kernel entry of a 64 x 64 matrix against qubits"))
         return out
