@@ -44,6 +44,7 @@ class Paragraph:
 class Table:
     df: pd.DataFrame
     caption: str | None = None
+    id: str | None = None  # HTML id of the table (e.g. "claims"), for links and tests
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,8 @@ def to_html(blocks: list[Block], title: str) -> str:
                 for row in b.df.itertuples(index=False)
             )
             cap = f"<caption>{_inline(b.caption)}</caption>" if b.caption else ""
-            body.append(f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+            tid = f' id="{html.escape(b.id)}"' if b.id else ""
+            body.append(f"<table{tid}>{cap}<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
         elif isinstance(b, Figure):
             body.append(
                 f'<figure><img src="{html.escape(b.path)}" alt="{html.escape(b.caption)}">'
