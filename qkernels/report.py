@@ -150,9 +150,9 @@ def build_report(run: RunFolder, bench_json: list[str | Path] | None = None,
         blocks.append(Paragraph("This run folder has no section results yet."))
     blocks += parts
     if bench_json:
-        from .benchjson import bench_blocks
+        from .benchjson import benchmark_blocks
 
-        blocks += bench_blocks(run, [Path(f) for f in bench_json])
+        blocks += benchmark_blocks(run, [Path(f) for f in bench_json])
     if compare is not None:
         from .compare import compare_blocks
 
