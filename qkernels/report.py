@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .atomic import atomic_write_text
+from .atomic import atomic_write_csv, atomic_write_text
 from .errors import InputError
 from .report_blocks import Block, Heading, Paragraph, Table, slug, to_html, to_markdown
 from .runfolder import RunFolder
@@ -52,6 +52,15 @@ def _claims_table(claims: list[Claim], read: dict[str, SectionCSV]) -> pd.DataFr
             why, where = f"the `{section}` section gives no verdict on it yet", f"[{section}](#{section})"
         rows.append({"claim": text, "verdict": "not measured", "numbers and confidence": why, "where": where})
     return pd.DataFrame(rows)
+
+
+def _claims_csv(claims: list[Claim], read: dict[str, SectionCSV]) -> pd.DataFrame:
+    """The claims table for pandas: claim_id, claim, section, verdict, evidence, anchor."""
+    table = _claims_table(claims, read)
+    ids = [cid for cid in PAPER_CLAIMS for _ in range(max(1, sum(c.claim_id == cid for c in claims)))]
+    return pd.DataFrame({"claim_id": ids, "claim": table["claim"], "section": [PAPER_CLAIMS[i][1] for i in ids],
+                         "verdict": table["verdict"], "evidence": table["numbers and confidence"],
+                         "anchor": table["where"].str.extract(r"\(#([^)]*)\)", expand=False).fillna("")})
 
 
 def _contents(env: dict, read: dict[str, SectionCSV]) -> list[Block]:
@@ -138,13 +147,17 @@ def build_report(run: RunFolder, bench_json: list[str | Path] | None = None,
             continue
         try:
             parts += sec.report(run, r.df)
-            claims += sec.claims(r.df)
         except Exception as exc:  # one broken part must not lose the rest of the report
             parts.append(Paragraph(f"This part could not be built ({type(exc).__name__}: {exc})."))
+        try:
+            claims += sec.claims(r.df)
+        except Exception as exc:  # nor its verdicts
+            parts.append(Paragraph(f"Its verdicts on the paper's claims could not be computed ({type(exc).__name__}: {exc})."))
     blocks += [Heading(2, "Claims of the paper"), Paragraph(
         "Each claim of arXiv 2512.00880 with the verdict measured in this run (supported, refuted, inconclusive), "
         "the numbers and the confidence behind it and a link to the part that shows it, or why it was not measured."),
         Table(_claims_table(claims, read), id=CLAIMS_TABLE_ID)]
+    atomic_write_csv(run.path / "claims.csv", _claims_csv(claims, read))
     blocks += [Heading(2, "Contents of this run", anchor="contents")] + _contents(env, read)
     if not any(r.usable for r in read.values()):
         blocks.append(Paragraph("This run folder has no section results yet."))

@@ -102,3 +102,22 @@ def test_unreadable_env_still_renders(tmp_path, content):
     (tmp_path / "env.json").write_text(content)
     md = build_report(RunFolder(tmp_path))[0].read_text(encoding="utf-8")
     assert "## Claims of the paper" in md and "the environment is unknown" in md
+
+
+def test_claims_csv_for_pandas(tmp_path):
+    run = RunFolder(tmp_path)
+    (tmp_path / "env.json").write_text(json.dumps({"status": "complete"}))
+    # bounds rows with a violated spectral-only form: the bounds section gives a verdict
+    cols = {"kind": ["pair"], "scenario": ["negation"], "activation": ["tanh"], "d_fs": [0.0], "lhs": [1.0]}
+    from qkernels.sections.bounds import ALL_BOUNDS, TRUE_BOUNDS
+
+    for b in ALL_BOUNDS:
+        cols[f"viol_{b}"] = [b not in TRUE_BOUNDS]
+        cols[f"ratio_{b}"] = [0.5 if b in TRUE_BOUNDS else 2.0]
+    pd.DataFrame(cols).to_csv(run.csv("bounds"), index=False)
+    build_report(run)
+    c = pd.read_csv(tmp_path / "claims.csv", keep_default_na=False)
+    assert list(c.claim_id) == list(PAPER_CLAIMS)
+    row = c.set_index("claim_id").loc["equivalence"]
+    assert row.verdict == "refuted" and row.section == "bounds" and row.anchor == "bounds"
+    assert set(c.set_index("claim_id").drop("equivalence").verdict) == {"not measured"}
