@@ -74,7 +74,7 @@ BENCH_GOALS: tuple[BenchGoal, ...] = (
               ("bench_bounds_256",), (), {"pairs": 1000}),
 )
 
-_WORDS = {"ratio": "at most", "speedup": "at least", "seconds": "s, at most"}
+_TARGET = {"ratio": "≤ {:g}× the reference", "speedup": "≥ {:g}× faster", "seconds": "≤ {:g} s"}
 
 
 def load_bench_json(path: Path) -> tuple[dict | None, str | None]:
@@ -140,7 +140,7 @@ def goal_rows(rows: list[dict], goals: tuple[BenchGoal, ...] = BENCH_GOALS) -> p
         ours = [by[n] for n in g.ours]
         unmet = {k: v for k, v in g.requires.items() if any(r["extra_info"].get(k) != v for r in ours)}
         if unmet:
-            out.append({"goal": g.description, "target": f"{_WORDS[g.kind]} {g.target:g}", "value": math.nan,
+            out.append({"goal": g.description, "target": _TARGET[g.kind].format(g.target), "value": math.nan,
                         "range (quartiles)": "", "status": f"not applicable (workload is not {unmet})"})
             continue
 
@@ -160,7 +160,7 @@ def goal_rows(rows: list[dict], goals: tuple[BenchGoal, ...] = BENCH_GOALS) -> p
         status = "met" if ok else "missed"
         if math.isfinite(lo) and math.isfinite(hi) and lo <= g.target <= hi:
             status += " (borderline: the quartile range crosses the target)"
-        out.append({"goal": g.description, "target": f"{_WORDS[g.kind]} {g.target:g}", "value": v,
+        out.append({"goal": g.description, "target": _TARGET[g.kind].format(g.target), "value": v,
                     "range (quartiles)": f"{lo:.4g} to {hi:.4g}", "status": status})
     return pd.DataFrame(out, columns=["goal", "target", "value", "range (quartiles)", "status"])
 

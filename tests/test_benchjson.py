@@ -114,7 +114,7 @@ def test_malformed_files_are_named_and_the_rest_renders(tmp_path, content, why):
     md = build_report(RunFolder(run), bench_json=[bad, good])[0].read_text(encoding="utf-8")
     assert "**Problem:** bad.json" in md and why in md
     assert "### Group `fs_allpairs`" in md and "Toy CPU" in md and "abc1234567" in md
-    assert "| all-pairs d_FS, 4096 states x 64, vs torch.mm of that shape | at most 3 | 2.1 |" in md
+    assert "| all-pairs d_FS, 4096 states x 64, vs torch.mm of that shape | ≤ 3× the reference | 2.1 |" in md
     csv = pd.read_csv(run / "bench_summary.csv")
     assert set(csv.name) == {"bench_fs_allpairs_ours", "bench_fs_allpairs_torch_mm"}
     assert csv.set_index("name").loc["bench_fs_allpairs_ours", "median_s"] == pytest.approx(0.21)
