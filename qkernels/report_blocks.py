@@ -81,6 +81,8 @@ def to_markdown(blocks: list[Block]) -> str:
     out: list[str] = []
     for b in blocks:
         if isinstance(b, Heading):
+            if b.anchor and b.anchor != slug(b.text):  # links like [x](#metrics) also work on GitHub
+                out.append(f'<a id="{html.escape(b.anchor)}"></a>\n')
             out.append(f"{'#' * b.level} {b.text}\n")
         elif isinstance(b, Paragraph):
             out.append(b.text + "\n")
