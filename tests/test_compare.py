@@ -126,3 +126,19 @@ def test_compare_with_itself_flags_nothing(tmp_path):
     table, _ = compare_runs(run, run)
     assert (table.flag == "within noise").all()
     build_report(run, compare=run.path)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_val = st.floats(-1e3, 1e3, allow_nan=False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_val, _val, _val, _val, _val, _val)
+def test_flag_is_symmetric_and_changed_iff_intervals_are_disjoint(a, da, wa, b, db, wb):
+    a_lo, a_hi = a - abs(da), a + abs(wa)
+    b_lo, b_hi = b - abs(db), b + abs(wb)
+    f = flag(a, a_lo, a_hi, "ci", b, b_lo, b_hi, "ci")
+    assert f == flag(b, b_lo, b_hi, "ci", a, a_lo, a_hi, "ci")
+    assert (f == "changed") == (b_lo > a_hi or b_hi < a_lo)
