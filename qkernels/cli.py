@@ -44,6 +44,10 @@ def _build_parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("report", help="rebuild report.md and report.html of a run folder")
     rep.add_argument("run_dir", help="a run folder written by `qkernels run`")
+    rep.add_argument("--bench-json", nargs="+", action="extend", default=[], metavar="FILE",
+                     help="pytest-benchmark JSON file(s) (--benchmark-json) to add as a Benchmarks part")
+    rep.add_argument("--compare", default=None, metavar="OTHER_RUN_DIR",
+                     help="another run folder: per metric, the change from it to RUN_DIR, flagged outside the noise")
 
     d = sub.add_parser("devices", help="list the torch backends and PennyLane devices the suite knows, usable or not")
     d.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -97,7 +101,7 @@ def _cmd_report(a: argparse.Namespace) -> int:
         raise InputError(f"run folder {a.run_dir!r} does not exist")
     if not rf.env_path.is_file() and not any(rf.path.glob("*.csv")):
         raise InputError(f"{a.run_dir!r} is not a qkernels run folder (no env.json and no section CSV)")
-    for p in build_report(rf):
+    for p in build_report(rf, bench_json=a.bench_json, compare=a.compare):
         print(p)
     return 0
 

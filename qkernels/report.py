@@ -1,8 +1,11 @@
 """Assemble ``report.md`` and ``report.html`` of a run folder from its CSVs.
 
 The report opens with the claims table (each claim of the paper, the verdict of the section that
-measures it, or "not measured" and why), then one part per section present in the folder, then
-the environment. Everything is recomputed from the files, so ``qkernels report RUN`` rebuilds it.
+measures it with the numbers and confidence behind it, or "not measured" and why), then what the
+run folder holds and lacks, one part per section present in the folder, the pytest-benchmark
+results (``--bench-json``), the comparison with another run (``--compare``) and the environment.
+Everything is recomputed from the files, so ``qkernels report RUN`` rebuilds it; a missing,
+truncated or unreadable file is named in the report and the rest still renders.
 
 Example:
     >>> import tempfile
@@ -18,39 +21,68 @@ from pathlib import Path
 
 import pandas as pd
 
-from .atomic import atomic_write_text
+from .atomic import atomic_write_csv, atomic_write_text
 from .errors import InputError
 from .report_blocks import Block, Heading, Paragraph, Table, slug, to_html, to_markdown
 from .runfolder import RunFolder
+from .sectioncsv import SectionCSV, read_section_csv
 from .sections import PAPER_CLAIMS, Claim, get_section, section_names
 
-
-def _read_section(run: RunFolder, name: str) -> tuple[pd.DataFrame | None, str | None]:
-    path = run.csv(name)
-    if not path.is_file():
-        return None, None
-    try:
-        return pd.read_csv(path), None
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame(), None
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
-        return None, f"{path.name} could not be read ({type(exc).__name__}: {exc}); this part is missing."
+#: HTML id of the claims table
+CLAIMS_TABLE_ID = "claims"
 
 
-def _claims_table(claims: list[Claim], present: set[str]) -> pd.DataFrame:
+def _claims_table(claims: list[Claim], read: dict[str, SectionCSV]) -> pd.DataFrame:
     rows = []
     for cid, (text, section) in PAPER_CLAIMS.items():
         mine = [c for c in claims if c.claim_id == cid]
         if mine:
             for c in mine:
-                rows.append({"claim": text, "verdict": c.verdict, "evidence": c.evidence, "where": f"[{section}](#{c.anchor})"})
+                rows.append({"claim": text, "verdict": c.verdict, "numbers and confidence": c.evidence,
+                             "where": f"[{section}](#{c.anchor})"})
+            continue
+        r = read.get(section)
+        if section not in section_names():
+            why, where = f"the `{section}` section is not implemented yet", ""
+        elif r is None or r.state == "absent":
+            why, where = f"the `{section}` section is not in this run", ""
+        elif not r.usable:
+            why, where = f"`{section}.csv` could not be read", f"[{section}](#{section})"
         else:
-            if section in section_names():
-                why = f"the `{section}` section is not in this run" if section not in present else "no verdict yet"
-            else:
-                why = f"the `{section}` section is not implemented yet"
-            rows.append({"claim": text, "verdict": "not measured", "evidence": why, "where": ""})
+            why, where = f"the `{section}` section gives no verdict on it yet", f"[{section}](#{section})"
+        rows.append({"claim": text, "verdict": "not measured", "numbers and confidence": why, "where": where})
     return pd.DataFrame(rows)
+
+
+def _claims_csv(claims: list[Claim], read: dict[str, SectionCSV]) -> pd.DataFrame:
+    """The claims table for pandas: claim_id, claim, section, verdict, evidence, anchor."""
+    table = _claims_table(claims, read)
+    ids = [cid for cid in PAPER_CLAIMS for _ in range(max(1, sum(c.claim_id == cid for c in claims)))]
+    return pd.DataFrame({"claim_id": ids, "claim": table["claim"], "section": [PAPER_CLAIMS[i][1] for i in ids],
+                         "verdict": table["verdict"], "evidence": table["numbers and confidence"],
+                         "anchor": table["where"].str.extract(r"\(#([^)]*)\)", expand=False).fillna("")})
+
+
+def _contents(env: dict, read: dict[str, SectionCSV]) -> list[Block]:
+    """What the run folder holds and what it lacks, with the reason."""
+    asked = env.get("sections") if isinstance(env.get("sections"), list) else None
+    have = [f"[{n}](#{n})" for n, r in read.items() if r.usable]
+    lines = [f"Sections in this run: {', '.join(have) if have else 'none'}."]
+    problems = [r.note for r in read.values() if r.state in ("partial", "unreadable")]
+    missing = []
+    for n, r in read.items():
+        if r.state != "absent":
+            continue
+        if asked is not None and n not in asked:
+            missing.append(f"`{n}` (not requested in this run)")
+        else:
+            missing.append(f"`{n}` ({r.note})")
+    if missing:
+        lines.append("Not in this run: " + "; ".join(missing) + ".")
+    status = env.get("status")
+    if status and status != "complete":
+        lines.append(f"The run's status in env.json is `{status}`: it did not finish, so parts may be missing.")
+    return [Paragraph(" ".join(lines))] + [Paragraph(f"**Problem:** {p}") for p in problems]
 
 
 def _env_blocks(env: dict) -> list[Block]:
@@ -73,41 +105,77 @@ def _env_blocks(env: dict) -> list[Block]:
             Paragraph("The complete record is in `env.json`.")]
 
 
-def build_report(run: RunFolder) -> list[Path]:
-    """Write report.md and report.html for ``run``; return their paths."""
+def _read_env(run: RunFolder) -> tuple[dict, str | None]:
+    try:
+        env = run.read_env()
+    except InputError as exc:
+        return {}, f"env.json could not be read ({exc}); the environment is unknown."
+    if not isinstance(env, dict):
+        return {}, "env.json is not a JSON object; the environment is unknown."
+    return env, None
+
+
+def build_report(run: RunFolder, bench_json: list[str | Path] | None = None,
+                 compare: str | Path | None = None) -> list[Path]:
+    """Write report.md and report.html for ``run``; return their paths.
+
+    Args:
+        run: the run folder.
+        bench_json: pytest-benchmark JSON files to add as a "Benchmarks" part (and bench_summary.csv).
+        compare: another run folder to compare with, as a "Comparison" part (and compare.csv).
+    """
     if not run.path.is_dir():
         raise InputError(f"run folder {str(run.path)!r} does not exist")
-    env = run.read_env()
+    if compare is not None and not Path(compare).is_dir():
+        raise InputError(f"--compare: run folder {str(compare)!r} does not exist")
+    for f in bench_json or []:
+        if not Path(f).is_file():
+            raise InputError(f"--bench-json: file {str(f)!r} does not exist")
+    env, env_problem = _read_env(run)
     blocks: list[Block] = [Heading(1, f"qkernels report: {run.path.name}")]
     parts: list[Block] = []
     claims: list[Claim] = []
-    present: set[str] = set()
-    for name in section_names():
-        df, problem = _read_section(run, name)
-        if df is None and problem is None:
+    read = {name: read_section_csv(run, name) for name in section_names()}
+    for name, r in read.items():
+        if r.state == "absent":
             continue
         sec = get_section(name)
-        present.add(name)
         parts.append(Heading(2, sec.title, anchor=name))
-        if problem:
-            parts.append(Paragraph(problem))
+        if r.note:
+            parts.append(Paragraph(f"**Problem:** {r.note}"))
+        if not r.usable:
             continue
         try:
-            parts += sec.report(run, df)
-            claims += sec.claims(df)
+            parts += sec.report(run, r.df)
         except Exception as exc:  # one broken part must not lose the rest of the report
             parts.append(Paragraph(f"This part could not be built ({type(exc).__name__}: {exc})."))
+        try:
+            claims += sec.claims(r.df)
+        except Exception as exc:  # nor its verdicts
+            parts.append(Paragraph(f"Its verdicts on the paper's claims could not be computed ({type(exc).__name__}: {exc})."))
     blocks += [Heading(2, "Claims of the paper"), Paragraph(
-        "Each claim of arXiv 2512.00880 with the verdict measured in this run (supported, refuted, inconclusive) "
-        "and the numbers behind it, or why it was not measured."), Table(_claims_table(claims, present))]
-    if not present:
+        "Each claim of arXiv 2512.00880 with the verdict measured in this run (supported, refuted, inconclusive), "
+        "the numbers and the confidence behind it and a link to the part that shows it, or why it was not measured."),
+        Table(_claims_table(claims, read), id=CLAIMS_TABLE_ID)]
+    atomic_write_csv(run.path / "claims.csv", _claims_csv(claims, read))
+    blocks += [Heading(2, "Contents of this run", anchor="contents")] + _contents(env, read)
+    if not any(r.usable for r in read.values()):
         blocks.append(Paragraph("This run folder has no section results yet."))
     blocks += parts
-    blocks += [Heading(2, "Environment", anchor="environment")] + _env_blocks(env)
+    if bench_json:
+        from .benchjson import benchmark_blocks
+
+        blocks += benchmark_blocks(run, [Path(f) for f in bench_json])
+    if compare is not None:
+        from .compare import compare_blocks
+
+        blocks += compare_blocks(run, RunFolder(compare))
+    blocks += [Heading(2, "Environment", anchor="environment")]
+    blocks += [Paragraph(env_problem)] if env_problem else _env_blocks(env)
     md, html_path = run.path / "report.md", run.path / "report.html"
     atomic_write_text(md, to_markdown(blocks))
     atomic_write_text(html_path, to_html(blocks, title=f"qkernels report {run.path.name}"))
     return [md, html_path]
 
 
-__all__ = ["build_report", "slug"]
+__all__ = ["build_report", "slug", "CLAIMS_TABLE_ID"]

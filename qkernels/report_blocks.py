@@ -44,6 +44,7 @@ class Paragraph:
 class Table:
     df: pd.DataFrame
     caption: str | None = None
+    id: str | None = None  # HTML id of the table (e.g. "claims"), for links and tests
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,8 @@ def to_markdown(blocks: list[Block]) -> str:
     out: list[str] = []
     for b in blocks:
         if isinstance(b, Heading):
+            if b.anchor and b.anchor != slug(b.text):  # links like [x](#metrics) also work on GitHub
+                out.append(f'<a id="{html.escape(b.anchor)}"></a>\n')
             out.append(f"{'#' * b.level} {b.text}\n")
         elif isinstance(b, Paragraph):
             out.append(b.text + "\n")
@@ -137,7 +140,8 @@ def to_html(blocks: list[Block], title: str) -> str:
                 for row in b.df.itertuples(index=False)
             )
             cap = f"<caption>{_inline(b.caption)}</caption>" if b.caption else ""
-            body.append(f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+            tid = f' id="{html.escape(b.id)}"' if b.id else ""
+            body.append(f"<table{tid}>{cap}<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
         elif isinstance(b, Figure):
             body.append(
                 f'<figure><img src="{html.escape(b.path)}" alt="{html.escape(b.caption)}">'

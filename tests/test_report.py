@@ -285,3 +285,12 @@ def test_report_cli_refuses_non_run_folder(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("qkernels: error:") and "not a qkernels run folder" in err
     assert not (tmp_path / "report.md").exists()
+
+
+def test_markdown_heading_anchor_for_links():
+    md = to_markdown([Heading(2, "Exact spectral metrics", anchor="metrics"), Heading(2, "Claims of the paper",
+                                                                                      anchor="claims-of-the-paper")])
+    lines = md.splitlines()
+    # an explicit anchor differing from GitHub's slug gets an <a id>, then a blank line, then the heading
+    assert lines[:3] == ['<a id="metrics"></a>', "", "## Exact spectral metrics"]
+    assert md.count("<a id=") == 1

@@ -103,6 +103,14 @@ class Section(ABC):
         """Verdicts on :data:`PAPER_CLAIMS` that this section's results support (default none)."""
         return []
 
+    def compare_metrics(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Headline numbers with their noise for ``qkernels report --compare``.
+
+        One row per metric with the columns of :data:`qkernels.sections.comparable.COMPARE_COLUMNS`
+        (metric, value, lo, hi, noise, n); the default is none.
+        """
+        return pd.DataFrame(columns=["metric", "value", "lo", "hi", "noise", "n"])
+
     def empty_report(self, why: str) -> list[Block]:
         return [Paragraph(why)]
 

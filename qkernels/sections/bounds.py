@@ -162,6 +162,11 @@ class BoundsSection(Section):
             out.append(Figure(f"figures/{path.name}", f"lhs / {b} by scenario: 5%, median and 95% over rows{note}"))
         return out
 
+    def compare_metrics(self, df: pd.DataFrame) -> pd.DataFrame:
+        from .comparable import bounds_metrics
+
+        return bounds_metrics(df)
+
     def claims(self, df: pd.DataFrame) -> list[Claim]:
         pairs = df[df.kind == "pair"] if "kind" in df.columns else df.iloc[0:0]
         if pairs.empty:

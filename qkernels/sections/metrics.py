@@ -223,6 +223,11 @@ class MetricsSection(Section):
             blocks += [Heading(3, "Modules that are not operators"), Table(t.reset_index(drop=True))]
         return blocks
 
+    def compare_metrics(self, df: pd.DataFrame) -> pd.DataFrame:
+        from .comparable import metrics_metrics
+
+        return metrics_metrics(df)
+
     def _figures(self, run: RunFolder, df: pd.DataFrame) -> list[Block]:
         blocks: list[Block] = []
         layer = df[(df.kind == "pair") & (df.granularity == "layer")]

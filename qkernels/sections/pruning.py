@@ -206,6 +206,11 @@ class PruningSection(Section):
             "Over all sparsities: paired differences over replicates; better/worse = the 95% interval of the "
             "difference excludes 0. Random pruning is the floor any criterion should clear."))]
 
+    def compare_metrics(self, df: pd.DataFrame) -> pd.DataFrame:
+        from .comparable import pruning_metrics
+
+        return pruning_metrics(df)
+
     def claims(self, df: pd.DataFrame) -> list[Claim]:
         if df.empty or "method" not in df.columns:
             return []

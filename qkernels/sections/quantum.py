@@ -282,6 +282,11 @@ class QuantumSection(Section):
             out.append(Figure(f"figures/{path.name}", "Seconds per kernel entry of a 64 x 64 matrix against qubits"))
         return out
 
+    def compare_metrics(self, df: pd.DataFrame) -> pd.DataFrame:
+        from .comparable import quantum_metrics
+
+        return quantum_metrics(df)
+
     def claims(self, df: pd.DataFrame) -> list[Claim]:
         v = verdict_numbers(df)
         if not v:

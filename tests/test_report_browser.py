@@ -1,0 +1,66 @@
+"""report.html in headless Chromium: no console errors, the claims table, every figure loaded.
+
+Skips only when no Chromium binary exists (CI installs the Debian package `chromium`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from test_report import _env, _tiny_metrics_csv
+
+from qkernels.htmlcheck import browser_check, find_chromium
+from qkernels.report import CLAIMS_TABLE_ID, build_report
+from qkernels.runfolder import RunFolder
+from qkernels.sections import PAPER_CLAIMS
+
+pytestmark = pytest.mark.skipif(find_chromium() is None, reason="no Chromium binary (apt-get install -y chromium)")
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    run = tmp_path_factory.mktemp("run")
+    _tiny_metrics_csv().to_csv(run / "metrics.csv", index=False)
+    (run / "env.json").write_text(json.dumps(_env()))
+    bench = run.parent / "bench.json"
+    bench.write_text(json.dumps({"machine_info": {"node": "n"}, "commit_info": {"id": "abc"}, "benchmarks": [
+        {"group": "fs_allpairs", "name": "bench_fs_allpairs_ours", "stats": {"data": [0.2, 0.21], "ops": 5.0}},
+        {"group": "fs_allpairs", "name": "bench_fs_allpairs_torch_mm", "stats": {"data": [0.1, 0.1], "ops": 10.0}}]}))
+    build_report(RunFolder(run), bench_json=[bench], compare=run)
+    return run
+
+
+def test_report_opens_without_errors_with_claims_and_every_figure(report):
+    page = (report / "report.html").read_text(encoding="utf-8")
+    srcs = re.findall(r'<img src="([^"]+)"', page)
+    assert srcs, "the metrics part should have figures"
+    r = browser_check(report / "report.html")
+    assert r["errors"] == []
+    assert CLAIMS_TABLE_ID in r["tables"]
+    assert r["claimsRows"] == len(PAPER_CLAIMS) + 1  # header + one row per claim
+    assert sorted(i["src"] for i in r["images"]) == sorted(srcs)
+    assert all(i["complete"] and i["naturalWidth"] > 0 for i in r["images"]), r["images"]
+    assert {"benchmarks", "comparison", "environment", "metrics"} <= set(r["headings"])
+
+
+def test_the_check_sees_a_missing_figure(report, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(report, copy)
+    victim = sorted((copy / "figures").iterdir())[0]
+    victim.unlink()
+    r = browser_check(copy / "report.html")
+    assert any(victim.name in e for e in r["errors"])
+    assert [i["src"] for i in r["images"] if i["naturalWidth"] == 0] == [f"figures/{victim.name}"]
+
+
+def test_the_check_sees_script_errors(tmp_path):
+    page = tmp_path / "bad.html"
+    page.write_text("<!DOCTYPE html><html><head><title>t</title></head><body><table id='claims'><tr><td>x</td></tr>"
+                    "</table><script>console.error('boom'); undefined_function();</script></body></html>")
+    r = browser_check(page)
+    assert any("boom" in e for e in r["errors"]) and any("undefined_function" in e for e in r["errors"])
+    assert r["claimsRows"] == 1 and r["title"] == "t"
