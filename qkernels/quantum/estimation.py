@@ -69,6 +69,28 @@ def check_shots(shots: object, *, allow_none: bool = True) -> int | None:
     return int(shots)
 
 
+def check_counts(k: object, shots: int) -> np.ndarray:
+    """Counts as a float64 array of whole numbers in [0, shots]; InputError otherwise."""
+    try:
+        arr = np.asarray(k, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"counts: expected whole numbers in [0, {shots}], got {type(k).__name__}") from None
+    if not np.isfinite(arr).all() or (arr != np.round(arr)).any() or (arr < 0).any() or (arr > shots).any():
+        raise InputError(f"counts: expected whole numbers in [0, shots={shots}]")
+    return arr
+
+
+def check_fidelity(F: object) -> np.ndarray:
+    """Fidelities as a finite float64 array (values outside [0, 1] are clipped by the callers)."""
+    try:
+        arr = np.asarray(F, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"fidelity: expected finite real numbers, got {type(F).__name__}") from None
+    if not np.isfinite(arr).all():
+        raise InputError("fidelity: expected finite real numbers, got NaN or Inf")
+    return arr
+
+
 def check_confidence(confidence: object) -> float:
     """A confidence level in (0, 1); InputError otherwise."""
     if isinstance(confidence, bool) or not isinstance(confidence, Real) or not 0 < float(confidence) < 1:
@@ -90,7 +112,8 @@ def fidelity_from_probability(p: np.ndarray | float, method: str) -> np.ndarray:
 
 def fidelity_from_counts(k: np.ndarray, shots: int, method: str) -> np.ndarray:
     """The unbiased fidelity estimate from counts k of the outcome 0 in ``shots`` shots."""
-    return fidelity_from_probability(np.asarray(k, dtype=np.float64) / shots, method)
+    shots = check_shots(shots, allow_none=False)
+    return fidelity_from_probability(check_counts(k, shots) / shots, check_method(method))
 
 
 def fs_from_fidelity(F: np.ndarray | float) -> np.ndarray:
@@ -100,7 +123,7 @@ def fs_from_fidelity(F: np.ndarray | float) -> np.ndarray:
         >>> float(fs_from_fidelity(0.5).round(6))  # π/4
         0.785398
     """
-    Fc = np.clip(np.asarray(F, dtype=np.float64), 0.0, 1.0)
+    Fc = np.clip(check_fidelity(F), 0.0, 1.0)
     return np.arctan2(np.sqrt(1.0 - Fc), np.sqrt(Fc))
 
 
@@ -124,7 +147,8 @@ def proportion_interval(k: np.ndarray, n: int, confidence: float = 0.95,
         ([0.0, 0.1871], [0.3085, 0.8129])
     """
     conf = check_confidence(confidence)
-    k = np.asarray(k, dtype=np.float64)
+    n = check_shots(n, allow_none=False)
+    k = check_counts(k, n)
     alpha = 1.0 - conf
     if interval == "clopper-pearson":
         with np.errstate(invalid="ignore"):

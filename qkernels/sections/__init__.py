@@ -38,8 +38,12 @@ def get_section(name: str) -> Section:
 
 
 def parse_sections(text: str | list[str] | None) -> list[str]:
-    """``"a,b"`` or ``["a", "b"]`` or None (all) -> validated names in registry order."""
-    if text is None or text == "" or text == []:
+    """``"a,b"`` or ``["a", "b"]`` or None (all) -> validated names in registry order.
+
+    An empty string or list names no section and is refused (an unset shell variable in
+    ``--sections "$S"`` must not start every section).
+    """
+    if text is None:
         return section_names()
     items = text if isinstance(text, list) else text.split(",")
     names = [s.strip() for s in items if s.strip()]

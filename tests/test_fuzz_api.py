@@ -1,0 +1,236 @@
+"""Fuzzing the public API and the file readers with generated bad input (hypothesis).
+
+The contract under test: every public function either returns a correct result or raises
+:class:`qkernels.InputError` (a ValueError) with a message; never an exception of another kind,
+never a partial file. The command line answers bad input with exit status 2 and one line.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import qkernels
+from qkernels import InputError
+from qkernels.cli import main
+from qkernels.runfolder import RunFolder
+from qkernels.sections import parse_sections
+from qkernels.safeio import read_csv_limited, read_json_limited
+
+FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                         HealthCheck.too_slow])
+
+_DTYPES = st.sampled_from([np.float64, np.float32, np.float16, np.int64, np.int8, np.bool_, np.complex128])
+_SPECIAL = st.sampled_from([np.nan, np.inf, -np.inf, 0.0, -1.0, 1e308, 1e-320, 1.0])
+
+
+@st.composite
+def arrays(draw, max_dims: int = 3) -> object:
+    """Arrays of any small shape and dtype (often with NaN/Inf), or things that are not arrays."""
+    kind = draw(st.integers(0, 9))
+    if kind == 0:
+        return draw(st.sampled_from([None, "abc", 3, 2.5, [], [[1.0, 2.0], [3.0]], {"a": 1}, b"\x00", object()]))
+    shape = draw(hnp.array_shapes(min_dims=0, max_dims=max_dims, min_side=0, max_side=5))
+    dtype = draw(_DTYPES)
+    if np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.complexfloating):
+        arr = draw(hnp.arrays(dtype, shape, elements=st.floats(-10, 10, width=16 if dtype == np.float16 else 32)))
+        if arr.size and draw(st.booleans()):
+            arr.flat[draw(st.integers(0, arr.size - 1))] = draw(_SPECIAL)
+    else:
+        arr = draw(hnp.arrays(dtype, shape))
+    if kind in (3, 4) and arr.ndim and arr.size and np.issubdtype(arr.dtype, np.floating):
+        # often a valid input: rows scaled to unit norm (the correct-result path)
+        a = np.abs(arr.astype(np.float64))
+        norms = np.linalg.norm(a, axis=-1, keepdims=True)
+        if np.isfinite(a).all() and (norms > 0).all():
+            arr = a / norms
+    if kind == 1:
+        return torch.from_numpy(np.ascontiguousarray(arr)) if arr.dtype != np.float16 else torch.tensor(arr.astype(np.float32))
+    if kind == 2:
+        return arr.tolist()
+    return arr
+
+
+def _unit_rows(x) -> np.ndarray:
+    return np.asarray(x, dtype=np.float64)
+
+
+def _call(fn, *args, **kwargs):
+    """fn(*args): the result, or None when it raised InputError; anything else fails the test."""
+    try:
+        return fn(*args, **kwargs)
+    except InputError as exc:
+        assert str(exc).strip(), f"{fn.__name__} raised an InputError without a message"
+        return None
+
+
+def _finite(x) -> bool:
+    return bool(np.all(np.isfinite(np.asarray(x, dtype=np.float64))))
+
+
+@FUZZ
+@given(arrays(), arrays())
+def test_state_distances(a, b):
+    for fn, hi in ((qkernels.fs_distance, math.pi / 2), (qkernels.w2_cumulative, 1.0), (qkernels.w1_cumulative, 1.0)):
+        out = _call(fn, a, b)
+        if out is not None:  # accepted: both were unit vectors; the value is a distance
+            v = np.asarray(out, dtype=np.float64)
+            assert _finite(v) and (v >= 0).all() and (v <= hi + 1e-9).all(), (fn.__name__, v)
+
+
+@FUZZ
+@given(arrays(max_dims=2), st.one_of(st.none(), arrays(max_dims=2)))
+def test_pairwise_distances(A, B):
+    for fn in (qkernels.pairwise_fs, qkernels.pairwise_w2_cumulative):
+        out = _call(fn, A, B)
+        if out is not None:
+            v = np.asarray(out, dtype=np.float64)
+            assert v.ndim == 2 and _finite(v) and (v >= 0).all()
+            if B is None:
+                np.testing.assert_allclose(v, v.T, atol=1e-6)
+
+
+@FUZZ
+@given(arrays(), st.one_of(st.none(), arrays()))
+def test_operators_and_spectra(W, b):
+    aug = _call(qkernels.augmented, W, b)
+    if aug is not None:
+        A = np.asarray(aug, dtype=np.float64)
+        assert _finite(A) and (A[..., -1, -1] == 1.0).all()
+        s = _call(qkernels.spectrum, aug)
+        assert s is not None  # a valid augmented matrix always has a spectrum
+        s = np.asarray(s, dtype=np.float64)
+        assert _finite(s) and (s >= 0).all() and (np.diff(s, axis=-1) <= 1e-9 * max(1.0, s.max())).all()
+        psi = _call(qkernels.state, s)
+        assert psi is not None and (abs(np.linalg.norm(np.asarray(psi, dtype=np.float64), axis=-1) - 1) < 1e-6).all()
+    s = _call(qkernels.spectrum, W)
+    if s is not None:
+        assert _finite(s)
+    psi = _call(qkernels.state, W)
+    if psi is not None:
+        assert _finite(psi)
+    v = _call(qkernels.w2_empirical, W, b if b is not None else W)
+    if v is not None:
+        assert _finite(v) and (np.asarray(v, dtype=np.float64) >= 0).all()
+
+
+_NUMBERS = st.one_of(st.integers(-10, 10**6), st.floats(allow_nan=True, allow_infinity=True), st.none(),
+                     st.sampled_from(["3", "swap", True]))
+_NAMES = st.one_of(st.text(max_size=12), st.sampled_from(["swap", "compute-uncompute", "relu", "resnet18", "mlp", "cpu"]))
+
+
+@FUZZ
+@given(_NUMBERS, _NUMBERS, _NAMES)
+def test_shot_planning_and_counts(eps, delta, method):
+    plan = _call(qkernels.plan_shots, eps, delta, method)
+    if plan is not None:
+        assert isinstance(plan.shots, int) and plan.shots >= 1 and 0 < plan.eps and 0 < plan.delta < 1
+    F = _call(qkernels.fidelity_from_counts, np.asarray([0, 1, 2]), eps, method)
+    if F is not None:
+        assert _finite(F) and ((np.asarray(F) >= -1) & (np.asarray(F) <= 1)).all()
+    lo_hi = _call(qkernels.proportion_interval, np.asarray([1]), eps, delta)
+    if lo_hi is not None:
+        lo, hi = lo_hi
+        assert (np.asarray(lo) <= np.asarray(hi)).all()
+    d = _call(qkernels.fs_from_fidelity, eps)
+    if d is not None:
+        assert _finite(d) and 0 <= float(d) <= math.pi / 2 + 1e-12
+
+
+@FUZZ
+@given(_NAMES)
+def test_names(name):
+    for fn in (qkernels.get_activation, qkernels.get_method, qkernels.resolve_device):
+        _call(fn, name)
+    m = _call(qkernels.build_model, name)
+    if m is not None:
+        assert isinstance(m, torch.nn.Module)
+
+
+@FUZZ
+@given(_NUMBERS)
+def test_prune_sparsity_range(sparsity):
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.LazyLinear(2))
+    model(torch.zeros(1, 1, 6, 6))
+    out = _call(qkernels.prune, model, "l1", sparsity, torch.zeros(1, 1, 6, 6))
+    if out is not None:
+        assert 0 <= float(sparsity) < 1
+
+
+# ---- readers of files other people made --------------------------------------------------------
+
+_BYTES = st.one_of(st.binary(max_size=300), st.text(max_size=300).map(lambda t: t.encode("utf-8")),
+                   st.sampled_from([b"a,b\n1,2\n3", b'a,b\n"1,2\n', b"\xff\xfe\x00", b"{}", b"[]", b"null",
+                                    b'{"a": NaN}', b"x\n" + b"1\n" * 50, b"PK\x03\x04", b"\x80\x04\x95"]))
+
+
+@FUZZ
+@given(_BYTES)
+def test_result_readers(tmp_path, blob):
+    p = tmp_path / "f"
+    p.write_bytes(blob)
+    df = _call(read_csv_limited, p)
+    assert df is None or isinstance(df, pd.DataFrame)
+    _call(read_json_limited, p)
+    rf = RunFolder(tmp_path)
+    rf.env_path.write_bytes(blob)
+    env = _call(rf.read_env)
+    assert env is None or isinstance(env, dict)
+
+
+@FUZZ
+@given(_BYTES, st.sampled_from([".pt", ".pth", ".safetensors", ".bin"]))
+def test_checkpoint_readers(tmp_path, blob, suffix):
+    p = tmp_path / f"ckpt{suffix}"
+    p.write_bytes(blob)
+    state = _call(qkernels.load_state_dict, p)
+    assert state is None or all(isinstance(v, torch.Tensor) for v in state.values())
+    if suffix == ".safetensors":
+        assert _call(qkernels.load_pruned, p) is None
+
+
+# ---- the command line: bad arguments are exit 2 and write nothing ------------------------------
+
+_ARG = st.one_of(st.text(max_size=8), st.sampled_from(["-1", "nan", "1e9", "", "..", "/", "quick", "full", "metrics",
+                                                       "nope", "cuda:7", "npu", "fs,zz", "layer"]))
+
+
+@FUZZ
+@given(st.sampled_from(["--profile", "--sections", "--seed", "--device"]), _ARG)
+def test_cli_run_bad_arguments(tmp_path, capsys, flag, value):
+    if flag == "--profile" and value in ("quick", "full") or flag == "--seed" and value.isdigit():
+        return  # a valid value would start a real run
+    if flag == "--sections":
+        try:
+            parse_sections(value)
+            return  # valid sections: a real run
+        except InputError:
+            pass
+    out = Path(tempfile.mkdtemp(dir=tmp_path)) / "run"
+    args = ["run", "--out", str(out), "--no-progress", flag, value]
+    if flag != "--sections":
+        args += ["--sections", "no-such-section"]  # always invalid, so no real run can start
+    code = main(args)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.strip().count("\n") == 0 and "Traceback" not in err
+    assert not out.exists() or not any(out.iterdir()), "a refused run wrote files"
+
+
+@FUZZ
+@given(_ARG, _ARG)
+def test_cli_distances_bad_arguments(capsys, metric, granularity):
+    code = main(["distances", "mlp", "--metric", metric, "--granularity", granularity])
+    err = capsys.readouterr().err
+    assert code in (0, 2), err
+    if code == 2:
+        assert "Traceback" not in err and err.strip()
