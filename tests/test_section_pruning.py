@@ -50,8 +50,9 @@ def test_plan_units_and_keys(tiny):
     ctx = SectionContext(run=None, profile="quick", device="cpu", seed=0)
     units = get_section("pruning").plan(ctx)
     keys = [u.key for u in units]
-    # 2 models x 2 replicates dense; resnet: 6 methods, mlp: 5 (no BN) x 2 sparsities x 2 replicates
-    assert len(keys) == len(set(keys)) == 4 + (6 + 5) * 2 * 2
+    # 2 models x 2 replicates dense; resnet: 6 baselines + 3 QM-FRG, mlp: 5 (no BN) + 3 x 2 sparsities x 2 replicates
+    assert len(keys) == len(set(keys)) == 4 + (9 + 8) * 2 * 2
+    assert "prune:r:qmfrg-aligned:0.7:r1" in keys and "prune:mlp:qmfrg-merge:0.3:r0" in keys
     assert "dense:r:r0" in keys and "prune:r:taylor:0.7:r1" in keys and "prune:mlp:bn_scale:0.3:r0" not in keys
     assert [u.key for u in get_section("pruning").plan(ctx)] == keys  # stable
 
@@ -62,8 +63,8 @@ def test_section_rows_report_and_claims(tiny, tmp_path, counting):
     assert set(sweep.BASE_COLUMNS) <= set(df.columns)
     assert not df.duplicated(KEY).any()
     one = df[df.stage == "oneshot"]
-    assert len(df[df.stage == "dense"]) == 4 and len(one) == 44
-    assert len(df[df.stage == "finetuned"]) == 22 and set(df[df.stage == "finetuned"].sparsity) == {0.7}
+    assert len(df[df.stage == "dense"]) == 4 and len(one) == 68
+    assert len(df[df.stage == "finetuned"]) == 34 and set(df[df.stage == "finetuned"].sparsity) == {0.7}
     assert one.accuracy.between(0, 1).all() and (one.macs < one.macs_dense).all()
     # equal cost for every criterion at a sparsity
     assert one.groupby(["model", "sparsity"]).macs.nunique().eq(1).all()
@@ -76,7 +77,15 @@ def test_section_rows_report_and_claims(tiny, tmp_path, counting):
             name = f"pruning_acc_vs_{kind}_{model}.png"
             assert (out / "figures" / name).stat().st_size > 0 and f"figures/{name}" in md
     claims = md.split("## Claims of the paper")[1].split("\n## ")[0]
-    assert "QM-FRG pruning beats magnitude and random pruning at high sparsity | not measured" in claims
+    assert "QM-FRG pruning beats magnitude and random pruning at high sparsity | not measured" not in claims
+    qrows = [r for r in claims.splitlines() if r.startswith("| QM-FRG pruning beats")]
+    # qmfrg and qmfrg-aligned: vs l1/l2/random and vs the other baselines; merge against drop
+    assert len(qrows) == 5 and sum("does merging help" in r for r in qrows) == 1
+    assert sum("against FPGM" in r for r in qrows) == 2
+    assert all(any(v in r for v in ("supported", "refuted", "inconclusive")) for r in qrows)
+    assert "QM-FRG against the baselines" in part and "threshold τ chosen" in part
+    q = one[one.method == "qmfrg"]
+    assert q.qmfrg_tau.notna().all() and one[one.method == "l1"].qmfrg_tau.isna().all()
     assert "±" in part
 
 

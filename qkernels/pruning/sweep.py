@@ -239,7 +239,8 @@ def _calib_batches(data: DataSplits, images: int, seed: int, batch: int = 256):
 BASE_COLUMNS = ["model", "arch", "data", "method", "stage", "sparsity", "replicate", "seed", "accuracy", "loss",
                 "n_test", "channel_sparsity", "channels", "channels_dense", "macs", "macs_dense", "macs_frac",
                 "params", "params_dense", "params_frac", "prune_time_s", "score_time_s", "recal_time_s",
-                "finetune_epochs", "finetune_time_s", "train_time_s", "eval_time_s", "threads", "dense_key", "cached"]
+                "finetune_epochs", "finetune_time_s", "train_time_s", "eval_time_s", "threads", "dense_key", "cached",
+                "qmfrg_tau"]
 
 
 def dense_rows(cfg: SweepConfig, setup: ModelSetup, replicate: int, seed: int, device="cpu",
@@ -305,7 +306,8 @@ def _prune_rows(cfg, setup, method, sparsity, replicate, seed, device, progress)
             "params_frac": rec["params_after"] / rec["params_before"], "prune_time_s": rec["prune_time_s"],
             "score_time_s": rec["score_time_s"], "recal_time_s": rec["recal_time_s"], "train_time_s": None,
             "threads": torch.get_num_threads(),
-            "dense_key": config_key(dense_config(cfg, setup, seed)), "cached": None}
+            "dense_key": config_key(dense_config(cfg, setup, seed)), "cached": None,
+            "qmfrg_tau": criterion_tau(rec)}
     rows = [{**base, "stage": "oneshot", "accuracy": ev["accuracy"], "loss": ev["loss"], "finetune_epochs": 0.0,
              "finetune_time_s": 0.0, "eval_time_s": t_eval}]
     if cfg.finetunes(sparsity):
@@ -319,6 +321,16 @@ def _prune_rows(cfg, setup, method, sparsity, replicate, seed, device, progress)
                      "finetune_epochs": ft["epochs"], "finetune_time_s": ft["seconds"],
                      "eval_time_s": time.perf_counter() - t0})
     return pd.DataFrame(rows, columns=BASE_COLUMNS)
+
+
+def criterion_tau(rec: dict) -> float | None:
+    """QM-FRG records: the median over pruned groups of the threshold τ chosen per group (else None)."""
+    groups = (rec.get("criterion") or {}).get("groups") or []
+    taus = sorted(g["tau"] for g in groups if g.get("tau") is not None)
+    if not taus:
+        return None
+    k = len(taus)
+    return float(taus[k // 2] if k % 2 else (taus[k // 2 - 1] + taus[k // 2]) / 2)
 
 
 @lru_cache(maxsize=None)

@@ -8,8 +8,9 @@ evaluates again. One unit = one model × method × sparsity × replicate, so an 
 resumes where it stopped. The report part is built from ``pruning.csv`` alone: accuracy tables
 (mean ± 95% t-interval over replicates), the accuracy-vs-sparsity and accuracy-vs-MACs curves
 with confidence bands (the paper's Figure 1, measured), costs, pruning times, and the verdict on
-the claim that QM-FRG beats magnitude and random pruning at high sparsity (measured once a
-``qmfrg`` criterion is registered; until then "not measured").
+the claim that QM-FRG beats magnitude and random pruning at high sparsity, with rows for QM-FRG
+against FPGM and the other baselines and for merging against dropping (``qmfrg-merge`` against
+``qmfrg``), all at equal MACs.
 
 Example:
     >>> from qkernels.sections import get_section
@@ -36,6 +37,10 @@ from .base import Claim, Section, SectionContext, Unit
 #: criteria whose verdict answers the "qmfrg" claim (added by the QM-FRG issue), and its baselines
 CLAIM_METHODS = ("qmfrg", "qmfrg-aligned")
 CLAIM_BASELINES = ("l1", "l2", "random")
+#: the other baselines QM-FRG is compared with (a row of its own in the claims table)
+OTHER_BASELINES = ("fpgm", "bn_scale", "taylor")
+#: merge against drop: (merged variant, the variant it is compared with)
+MERGE_PAIR = ("qmfrg-merge", "qmfrg")
 #: sparsities at which "high sparsity" claims are judged
 HIGH_SPARSITY = 0.5
 
@@ -62,6 +67,8 @@ COLUMNS = {
     "threads": "torch intra-op threads while the unit ran (the quick profile uses 1 on the CPU)",
     "dense_key": "checkpoint-cache key of the dense model",
     "cached": "dense rows: the dense model came from the cache",
+    "qmfrg_tau": "QM-FRG criteria: median over pruned groups of the edge threshold τ chosen per group to reach the "
+                 "sparsity (docs/qmfrg.md)",
 }
 
 
@@ -119,6 +126,7 @@ class PruningSection(Section):
             blocks += self._model_part(run, model, pr[pr.model == model], dense[dense.model == model])
         blocks += self._times(pr)
         blocks += self._versus_random(pr)
+        blocks += self._qmfrg(pr)
         return blocks
 
     def _model_part(self, run: RunFolder, model: str, pr: pd.DataFrame, dense: pd.DataFrame) -> list[Block]:
@@ -206,6 +214,43 @@ class PruningSection(Section):
             "Over all sparsities: paired differences over replicates; better/worse = the 95% interval of the "
             "difference excludes 0. Random pruning is the floor any criterion should clear."))]
 
+    def _qmfrg(self, pr: pd.DataFrame) -> list[Block]:
+        """QM-FRG variants against every baseline at high sparsity, and merge against drop."""
+        qm = [m for m in dict.fromkeys(pr.method) if str(m).startswith("qmfrg")]
+        if not qm:
+            return []
+        base = [m for m in dict.fromkeys(pr.method) if not str(m).startswith("qmfrg")]
+        rows = []
+        for model in dict.fromkeys(pr.model):
+            for stage in ("oneshot", "finetuned"):
+                for meth in qm:
+                    others = base + ([MERGE_PAIR[1]] if meth == MERGE_PAIR[0] else [])
+                    g = compare_methods(pr[pr.model == model], meth, others, min_sparsity=HIGH_SPARSITY, stage=stage)
+                    for b, gb in g.groupby("baseline", sort=False):
+                        rows.append({"model": model, "stage": stage, "method": meth, "baseline": b,
+                                     "better": int((gb.outcome == "better").sum()),
+                                     "tie": int((gb.outcome == "tie").sum()),
+                                     "worse": int((gb.outcome == "worse").sum()),
+                                     "mean Δ top-1": float(gb["diff"].mean())})
+        out: list[Block] = [Heading(3, "QM-FRG against the baselines"), Paragraph(
+            "QM-FRG criteria (docs/qmfrg.md): `qmfrg` clusters a group's channels by the Fubini–Study distance of "
+            "their spectral states and keeps one representative per cluster (the paper's form); `qmfrg-aligned` "
+            "adds the misalignment of singular frames to the distance; `qmfrg-merge` is `qmfrg` with every removed "
+            "channel folded into its representative's consumers instead of dropped. All are compared at equal MACs "
+            f"(same channels per group) at sparsities ≥ {HIGH_SPARSITY:g}.")]
+        if rows:
+            out.append(Table(pd.DataFrame(rows), (
+                "Paired differences over replicates per sparsity; better/worse = the 95% interval of the difference "
+                "excludes 0; counts are sparsities. `qmfrg-merge` is also compared with `qmfrg` (does merging help).")))
+        if "qmfrg_tau" in pr.columns:
+            t = pr[(pr.stage == "oneshot") & pr.method.isin(qm)].groupby(["model", "method", "sparsity"]).qmfrg_tau \
+                .median().unstack("sparsity")
+            if not t.empty:
+                t.columns = [f"p={c:g}" for c in t.columns]
+                out.append(Table(t.reset_index(), "Median over groups and replicates of the threshold τ chosen per "
+                                                  "group to reach the sparsity (d_FS in radians for qmfrg)"))
+        return out
+
     def claims(self, df: pd.DataFrame) -> list[Claim]:
         if df.empty or "method" not in df.columns:
             return []
@@ -223,6 +268,17 @@ class PruningSection(Section):
                                   min_sparsity=HIGH_SPARSITY, stage="oneshot")
             verdict, evidence = comparison_verdict(cmp)
             out.append(Claim("qmfrg", verdict, evidence, "pruning"))
+            others = [b for b in OTHER_BASELINES if (pr.method == b).any()]
+            if others:
+                cmp = compare_methods(pr, m, others, min_sparsity=HIGH_SPARSITY, stage="oneshot")
+                verdict, evidence = comparison_verdict(cmp)
+                out.append(Claim("qmfrg", verdict, f"[against FPGM and the other baselines] {evidence}", "pruning"))
+        merged, dropped = MERGE_PAIR
+        if (pr.method == merged).any() and (pr.method == dropped).any():
+            cmp = compare_methods(pr, merged, [dropped], min_sparsity=HIGH_SPARSITY, stage="oneshot")
+            verdict, evidence = comparison_verdict(cmp)
+            out.append(Claim("qmfrg", verdict, f"[does merging help: merge against drop, no fine-tuning] {evidence}",
+                             "pruning"))
         return out
 
 
@@ -242,4 +298,5 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
 
 
-__all__ = ["PruningSection", "COLUMNS", "CLAIM_METHODS", "CLAIM_BASELINES", "HIGH_SPARSITY"]
+__all__ = ["PruningSection", "COLUMNS", "CLAIM_METHODS", "CLAIM_BASELINES", "OTHER_BASELINES", "MERGE_PAIR",
+           "HIGH_SPARSITY"]
