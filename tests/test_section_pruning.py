@@ -15,7 +15,7 @@ TINY = sweep.SweepConfig(
     models=(sweep.ModelSetup("r", "resnet18_small", (("width", 0.0625),), sweep.TrainSetup(epochs=1, batch_size=64)),
             sweep.ModelSetup("mlp", "mlp", (("hidden", (16,)),), sweep.TrainSetup(epochs=1, batch_size=64))),
     sparsities=(0.3, 0.7), replicates=2, bn_images=64, taylor_images=32, finetune_epochs=0.5,
-    finetune_sparsities=(0.7,), eval_batch=64)
+    finetune_sparsities=(0.7,), eval_batch=64, quantum_shots=(16,), quantum_sparsities=(0.7,))
 KEY = ["model", "method", "stage", "sparsity", "replicate"]
 
 
@@ -51,8 +51,10 @@ def test_plan_units_and_keys(tiny):
     units = get_section("pruning").plan(ctx)
     keys = [u.key for u in units]
     # 2 models x 2 replicates dense; resnet: 6 baselines + 3 QM-FRG, mlp: 5 (no BN) + 3 x 2 sparsities x 2 replicates
-    assert len(keys) == len(set(keys)) == 4 + (9 + 8) * 2 * 2
+    # and the quantum variant: 2 models x 1 shot budget x 1 sparsity x 2 replicates
+    assert len(keys) == len(set(keys)) == 4 + (9 + 8) * 2 * 2 + 4
     assert "prune:r:qmfrg-aligned:0.7:r1" in keys and "prune:mlp:qmfrg-merge:0.3:r0" in keys
+    assert "prune:r:qmfrg-quantum-s16:0.7:r1" in keys
     assert "dense:r:r0" in keys and "prune:r:taylor:0.7:r1" in keys and "prune:mlp:bn_scale:0.3:r0" not in keys
     assert [u.key for u in get_section("pruning").plan(ctx)] == keys  # stable
 
@@ -63,8 +65,8 @@ def test_section_rows_report_and_claims(tiny, tmp_path, counting):
     assert set(sweep.BASE_COLUMNS) <= set(df.columns)
     assert not df.duplicated(KEY).any()
     one = df[df.stage == "oneshot"]
-    assert len(df[df.stage == "dense"]) == 4 and len(one) == 68
-    assert len(df[df.stage == "finetuned"]) == 34 and set(df[df.stage == "finetuned"].sparsity) == {0.7}
+    assert len(df[df.stage == "dense"]) == 4 and len(one) == 72
+    assert len(df[df.stage == "finetuned"]) == 38 and set(df[df.stage == "finetuned"].sparsity) == {0.7}
     assert one.accuracy.between(0, 1).all() and (one.macs < one.macs_dense).all()
     # equal cost for every criterion at a sparsity
     assert one.groupby(["model", "sparsity"]).macs.nunique().eq(1).all()
@@ -84,6 +86,10 @@ def test_section_rows_report_and_claims(tiny, tmp_path, counting):
     assert sum("against FPGM" in r for r in qrows) == 2
     assert all(any(v in r for v in ("supported", "refuted", "inconclusive")) for r in qrows)
     assert "QM-FRG against the baselines" in part and "threshold τ chosen" in part
+    quantum = one[one.method == "qmfrg-quantum-s16"]
+    assert len(quantum) == 4 and (quantum.shots == 16).all()
+    assert quantum.edge_agreement.between(0, 1).all() and quantum.kept_agreement.between(0, 1).all()
+    assert "QM-FRG with quantum-estimated distances" in part
     q = one[one.method == "qmfrg"]
     assert q.qmfrg_tau.notna().all() and one[one.method == "l1"].qmfrg_tau.isna().all()
     assert "±" in part

@@ -65,8 +65,12 @@ class QMFRGImportance(tp.importance.Importance):
         ops = group_operators(group, self.layers)
         D, strength, n_layers = group_distances(group, self.metric, self.layers, self.kernel, ops=ops)
         dendro = single_linkage(D, strength)
+        exact = None
+        if self.metric == "quantum":  # the exact graph, to report how far the estimated one is from it
+            De, _, _ = group_distances(group, "fs", self.layers, ops=ops)
+            exact = (De, D, single_linkage(De, strength))
         local_of = consumer_maps(group) if self.merge else {}
-        self._state[id(root)] = {"dendro": dendro, "local_of": local_of, "n": n, "layers": n_layers,
+        self._state[id(root)] = {"dendro": dendro, "local_of": local_of, "n": n, "layers": n_layers, "exact": exact,
                                  "name": self.names.get(root, type(root).__name__)}
         return torch.as_tensor(dendro.scores(), dtype=torch.float64)
 
@@ -81,6 +85,8 @@ class QMFRGImportance(tp.importance.Importance):
         self.groups.append({"root": st["name"], "channels": n, "keep": keep, "clusters": keep,
                             "tau": d.tau_for(drop), "layers": st["layers"], "folds": 0})
         st["record"] = self.groups[-1]
+        if st["exact"] is not None:
+            st["record"].update(agreement_with_exact(*st["exact"], st["rep"], drop))
         return keep
 
     def before_removal(self, pruning_group) -> None:
@@ -98,6 +104,29 @@ class QMFRGImportance(tp.importance.Importance):
         """What the criterion did, per pruned group (JSON-ready)."""
         return {"metric": self.metric, "mode": "target" if self.tau is None else "threshold", "tau": self.tau,
                 "merge": self.merge, "layers": self.layers, "groups": list(self.groups)}
+
+
+def agreement_with_exact(D_exact, D_est, exact, rep_est, drop: int) -> dict:
+    """How an estimated graph agrees with the exact one at the exact graph's τ for ``drop`` removals.
+
+    ``edge_agreement``: the fraction of channel pairs whose edge (d ≤ τ) is the same in both;
+    ``kept_agreement``: the fraction of the exact graph's kept channels that the estimate keeps.
+
+    Example:
+        >>> import numpy as np
+        >>> from qkernels.qmfrg.graph import single_linkage
+        >>> D = np.array([[0, .1, .9], [.1, 0, .8], [.9, .8, 0]])
+        >>> agreement_with_exact(D, D, single_linkage(D), single_linkage(D).cut(1)[1], 1)
+        {'tau_exact': 0.1, 'edge_agreement': 1.0, 'kept_agreement': 1.0}
+    """
+    import numpy as np
+
+    tau = exact.tau_for(drop)
+    i, j = np.triu_indices(len(D_exact), k=1)
+    edges = float(np.mean((D_exact[i, j] <= tau) == (D_est[i, j] <= tau))) if len(i) else 1.0
+    kept_exact = set(np.unique(exact.cut(drop)[1]).tolist())
+    kept_est = set(np.unique(rep_est).tolist())
+    return {"tau_exact": tau, "edge_agreement": edges, "kept_agreement": len(kept_exact & kept_est) / len(kept_exact)}
 
 
 def _factory(metric: str, merge: bool = False):
@@ -133,4 +162,4 @@ register_method("qmfrg-quantum", _factory("quantum"),
                 "QM-FRG with d_FS estimated by a quantum kernel at a shot budget (shots=, default 256)", sweep=False)
 
 
-__all__ = ["QMFRGImportance", "OPTIONS", "DEFAULT_SHOTS"]
+__all__ = ["QMFRGImportance", "OPTIONS", "DEFAULT_SHOTS", "agreement_with_exact"]

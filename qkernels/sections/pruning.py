@@ -41,6 +41,8 @@ CLAIM_BASELINES = ("l1", "l2", "random")
 OTHER_BASELINES = ("fpgm", "bn_scale", "taylor")
 #: merge against drop: (merged variant, the variant it is compared with)
 MERGE_PAIR = ("qmfrg-merge", "qmfrg")
+#: the quantum variant's criterion; its rows are labelled ``qmfrg-quantum-s<shots>``
+QUANTUM_METHOD = "qmfrg-quantum"
 #: sparsities at which "high sparsity" claims are judged
 HIGH_SPARSITY = 0.5
 
@@ -69,6 +71,9 @@ COLUMNS = {
     "cached": "dense rows: the dense model came from the cache",
     "qmfrg_tau": "QM-FRG criteria: median over pruned groups of the edge threshold τ chosen per group to reach the "
                  "sparsity (docs/qmfrg.md)",
+    "shots": "qmfrg-quantum-s<S> rows: shots per kernel entry S",
+    "edge_agreement, kept_agreement": "qmfrg-quantum rows: agreement of the estimated graph with the exact one "
+                                      "(edges at the exact τ; kept channels), mean over groups",
 }
 
 
@@ -97,6 +102,14 @@ class PruningSection(Section):
                     for r in range(cfg.replicates):
                         units.append(Unit(f"prune:{s.name}:{method}:{sp:g}:r{r}", f"{s.name} {method} p={sp:g} r{r}",
                                           partial(prune_rows, cfg, s, method, sp, r, seeds[r], ctx.device)))
+        for s in cfg.models:  # QM-FRG with quantum-estimated d_FS, at a few shot budgets
+            for sp in cfg.quantum_sparsities:
+                for shots in cfg.quantum_shots:
+                    label = f"{QUANTUM_METHOD}-s{shots}"
+                    for r in range(cfg.replicates):
+                        units.append(Unit(f"prune:{s.name}:{label}:{sp:g}:r{r}", f"{s.name} {label} p={sp:g} r{r}",
+                                          partial(prune_rows, cfg, s, QUANTUM_METHOD, sp, r, seeds[r], ctx.device,
+                                                  options={"shots": shots}, label=label)))
         return units
 
     # ---- report ---------------------------------------------------------------------------------
@@ -224,7 +237,8 @@ class PruningSection(Section):
         for model in dict.fromkeys(pr.model):
             for stage in ("oneshot", "finetuned"):
                 for meth in qm:
-                    others = base + ([MERGE_PAIR[1]] if meth == MERGE_PAIR[0] else [])
+                    others = base + ([MERGE_PAIR[1]] if meth == MERGE_PAIR[0] or meth.startswith(QUANTUM_METHOD)
+                                     else [])
                     g = compare_methods(pr[pr.model == model], meth, others, min_sparsity=HIGH_SPARSITY, stage=stage)
                     for b, gb in g.groupby("baseline", sort=False):
                         rows.append({"model": model, "stage": stage, "method": meth, "baseline": b,
@@ -249,7 +263,34 @@ class PruningSection(Section):
                 t.columns = [f"p={c:g}" for c in t.columns]
                 out.append(Table(t.reset_index(), "Median over groups and replicates of the threshold τ chosen per "
                                                   "group to reach the sparsity (d_FS in radians for qmfrg)"))
-        return out
+        return out + self._quantum(pr)
+
+    def _quantum(self, pr: pd.DataFrame) -> list[Block]:
+        """The quantum variant: agreement of its graph with the exact one, and accuracy, against shots."""
+        if "shots" not in pr.columns:
+            return []
+        q = pr[pr.method.astype(str).str.startswith(QUANTUM_METHOD) & pr.shots.notna()]
+        if q.empty:
+            return []
+        rows = []
+        for (model, sp, shots), g in q.groupby(["model", "sparsity", "shots"], sort=True):
+            row = {"model": model, "sparsity": sp, "shots": int(shots),
+                   "edge agreement": g[g.stage == "oneshot"].edge_agreement.mean(),
+                   "kept agreement": g[g.stage == "oneshot"].kept_agreement.mean()}
+            for stage in ("oneshot", "finetuned"):
+                for label, sub in (("quantum", g), ("exact qmfrg", pr[(pr.method == "qmfrg") & (pr.model == model)
+                                                                      & (abs(pr.sparsity - sp) < 1e-9)])):
+                    sub = sub[sub.stage == stage]
+                    if not sub.empty:
+                        m, h, _ = _ti(sub.accuracy)
+                        row[f"{stage} top-1 ({label})"] = _pm(m, h)
+            rows.append(row)
+        return [Heading(3, "QM-FRG with quantum-estimated distances"), Table(pd.DataFrame(rows), (
+            "`qmfrg-quantum`: d_FS of every channel pair estimated by a compute-uncompute QuantumKernel at the shot "
+            "budget (statevector simulation, sampled counts). Edge agreement: fraction of channel pairs whose edge "
+            "(d ≤ τ, τ of the exact graph at this sparsity) is the same as in the exact graph; kept agreement: "
+            "fraction of the exact graph's kept channels that the quantum graph keeps (means over groups and "
+            "replicates). Top-1: mean ± 95% CI over replicates, beside exact `qmfrg`."))]
 
     def claims(self, df: pd.DataFrame) -> list[Claim]:
         if df.empty or "method" not in df.columns:
@@ -299,4 +340,5 @@ def _safe(name: str) -> str:
 
 
 __all__ = ["PruningSection", "COLUMNS", "CLAIM_METHODS", "CLAIM_BASELINES", "OTHER_BASELINES", "MERGE_PAIR",
+           "QUANTUM_METHOD",
            "HIGH_SPARSITY"]
