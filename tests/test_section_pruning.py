@@ -52,7 +52,9 @@ def test_plan_units_and_keys(tiny):
     keys = [u.key for u in units]
     # 2 models x 2 replicates dense; resnet: 6 baselines + 3 QM-FRG, mlp: 5 (no BN) + 3 x 2 sparsities x 2 replicates
     # and the quantum variant: 2 models x 1 shot budget x 1 sparsity x 2 replicates
-    assert len(keys) == len(set(keys)) == 4 + (9 + 8) * 2 * 2 + 4
+    # and the block level: the resnet (removable residual blocks) x 2 replicates
+    assert len(keys) == len(set(keys)) == 4 + (9 + 8) * 2 * 2 + 4 + 2
+    assert "blocks:r:r1" in keys and "blocks:mlp:r0" not in keys
     assert "prune:r:qmfrg-aligned:0.7:r1" in keys and "prune:mlp:qmfrg-merge:0.3:r0" in keys
     assert "prune:r:qmfrg-quantum-s16:0.7:r1" in keys
     assert "dense:r:r0" in keys and "prune:r:taylor:0.7:r1" in keys and "prune:mlp:bn_scale:0.3:r0" not in keys
@@ -63,7 +65,7 @@ def test_section_rows_report_and_claims(tiny, tmp_path, counting):
     out = run(sections="pruning", out=tmp_path / "run", progress=False, seed=1)
     df = pd.read_csv(out / "pruning.csv")
     assert set(sweep.BASE_COLUMNS) <= set(df.columns)
-    assert not df.duplicated(KEY).any()
+    assert not df[df.stage != "block"].duplicated(KEY).any() and not df.duplicated(KEY + ["block"]).any()
     one = df[df.stage == "oneshot"]
     assert len(df[df.stage == "dense"]) == 4 and len(one) == 72
     assert len(df[df.stage == "finetuned"]) == 38 and set(df[df.stage == "finetuned"].sparsity) == {0.7}
@@ -90,6 +92,12 @@ def test_section_rows_report_and_claims(tiny, tmp_path, counting):
     assert len(quantum) == 4 and (quantum.shots == 16).all()
     assert quantum.edge_agreement.between(0, 1).all() and quantum.kept_agreement.between(0, 1).all()
     assert "QM-FRG with quantum-estimated distances" in part
+    bl = df[df.stage == "block"]
+    assert len(bl) == 10 and set(bl.block) == {"layer1.0", "layer1.1", "layer2.1", "layer3.1", "layer4.1"}
+    assert (bl.macs_frac < 1).all() and bl.block_distance.gt(0).all() and bl.accuracy.between(0, 1).all()
+    assert "Block level: substitutable residual blocks" in part and (out / "figures" / "pruning_blocks_r.png").exists()
+    assert "Spectral distance identifies substitutable operators across architectures |" in claims
+    assert "Spearman" in claims
     q = one[one.method == "qmfrg"]
     assert q.qmfrg_tau.notna().all() and one[one.method == "l1"].qmfrg_tau.isna().all()
     assert "±" in part
@@ -118,7 +126,7 @@ def test_interrupted_sweep_resumes_without_losing_or_duplicating_rows(tiny, tmp_
     monkeypatch.setattr(sec, "prune_rows", real)
     run(sections="pruning", out=tmp_path / "cut", progress=False, seed=2, resume=True)
     got = pd.read_csv(tmp_path / "cut" / "pruning.csv")
-    assert not got.duplicated(KEY).any() and len(got) == len(expected)
+    assert not got.duplicated(KEY + ["block"]).any() and len(got) == len(expected)
     cols = ["accuracy", "macs", "params", "channel_sparsity"]
     pd.testing.assert_frame_equal(got[KEY + cols], expected[KEY + cols])  # deterministic, nothing lost
     assert len(_dense_trainings(counting)) == trained_once  # the dense models came from the cache
