@@ -65,6 +65,7 @@ def test_section_rows_report_and_claims(tiny, tmp_path, counting):
     out = run(sections="pruning", out=tmp_path / "run", progress=False, seed=1)
     df = pd.read_csv(out / "pruning.csv")
     assert set(sweep.BASE_COLUMNS) <= set(df.columns)
+    assert set(df.columns) <= {c.strip() for k in sec.COLUMNS for c in k.split(",")}  # every column documented
     assert not df[df.stage != "block"].duplicated(KEY).any() and not df.duplicated(KEY + ["block"]).any()
     one = df[df.stage == "oneshot"]
     assert len(df[df.stage == "dense"]) == 4 and len(one) == 72
