@@ -80,6 +80,12 @@ def _build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--threads", type=int, default=None,
                     help="torch CPU threads (default: torch's; 1 is best for small models on a busy machine)")
     pr.add_argument("--no-progress", action="store_true", help="no progress bars")
+    qm = pr.add_argument_group("QM-FRG (methods qmfrg, qmfrg-aligned, qmfrg-merge, qmfrg-quantum; docs/qmfrg.md)")
+    qm.add_argument("--tau", type=float, default=None,
+                    help="threshold mode: remove every channel redundant at this distance (--sparsity is then the cap)")
+    qm.add_argument("--merge", action="store_true", help="fold removed channels into their cluster's representative")
+    qm.add_argument("--metric", default=None, help="edge distance: fs, w2cum, aligned or quantum")
+    qm.add_argument("--shots", type=int, default=None, help="shots per kernel entry of the quantum metric")
     return p
 
 
@@ -171,12 +177,21 @@ def _cmd_distances(a: argparse.Namespace) -> int:
     return 0
 
 
+def _qmfrg_options(a: argparse.Namespace) -> dict:
+    opts = {"tau": a.tau, "metric": a.metric, "shots": a.shots}
+    opts = {k: v for k, v in opts.items() if v is not None}
+    if a.merge:
+        opts["merge"] = True
+    return opts
+
+
 def _cmd_prune(a: argparse.Namespace) -> int:
     from .pruning.command import prune_command
 
     line, _ = prune_command(a.model, method=a.method, sparsity=a.sparsity, out=a.out, arch=a.arch, width=a.width,
                             data=a.data, size=a.size, epochs=a.epochs, finetune_epochs=a.finetune_epochs, seed=a.seed,
-                            device=a.device, threads=a.threads, progress=False if a.no_progress else None)
+                            device=a.device, threads=a.threads, progress=False if a.no_progress else None,
+                            options=_qmfrg_options(a))
     print(line)
     return 0
 

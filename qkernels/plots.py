@@ -141,8 +141,9 @@ def curves_with_bands(
     fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(6.0 * max(1, len(panels)), 4.6), squeeze=False,
                              sharey=True)
     labels = list(dict.fromkeys([*(palette or []), *(k for _, curves in panels for k in curves)]))
-    cmap = plt.get_cmap("tab10")
-    colour = {k: cmap(i % 10) for i, k in enumerate(labels)}
+    ncol = 10 if len(labels) <= 10 else 20  # tab20 once there are more labels than tab10 has colours
+    cmap = plt.get_cmap(f"tab{ncol}")
+    colour = {k: cmap(i % ncol) for i, k in enumerate(labels)}
     for ax, (ptitle, curves) in zip(axes[0], panels):
         if reference is not None:
             m, lo, hi, rlabel = reference

@@ -59,6 +59,15 @@ def test_prune_a_checkpoint_with_arch(capsys, folder, tmp_path):
     assert "taylor p=0.25 on resnet18_small (checkpoint)" in stdout
 
 
+def test_prune_with_qmfrg_threshold_and_merge(capsys, folder, tmp_path):
+    out = tmp_path / "q.safetensors"
+    rc, stdout, err = _cli(capsys, "prune", "mlp", "--method", "qmfrg", "--sparsity", "0.9", "--tau", "0.001",
+                           "--merge", "--data", f"folder:{folder}", "--size", "8", "--epochs", "1", "--out", out)
+    assert rc == 0, err and stdout.startswith("qmfrg p=0.9 on mlp")
+    crit = load_pruned(out)[1]["extra"]["criterion"]
+    assert crit["mode"] == "threshold" and crit["merge"] and crit["tau"] == 0.001
+
+
 @pytest.mark.parametrize("args,match", [
     (["mlp", "--method", "magic", "--sparsity", "0.5"], "unknown pruning method 'magic'"),
     (["mlp", "--method", "l1", "--sparsity", "1.5"], "sparsity must be in"),
@@ -69,6 +78,10 @@ def test_prune_a_checkpoint_with_arch(capsys, folder, tmp_path):
     (["mlp", "--method", "bn_scale", "--sparsity", "0.5"], "no BatchNorm"),
     (["mlp", "--method", "l1", "--sparsity", "0.5", "--threads", "0"], "--threads must be at least 1"),
     (["mlp", "--method", "l1", "--sparsity", "0.5", "--device", "bogus"], "bogus"),
+    (["mlp", "--method", "qmfrg", "--sparsity", "0.5", "--tau", "-1"], "tau"),
+    (["mlp", "--method", "qmfrg-quantum", "--sparsity", "0.5", "--shots", "0"], "shots: must be positive"),
+    (["mlp", "--method", "l1", "--sparsity", "0.5", "--merge"], "options of the QM-FRG methods"),
+    (["mlp", "--method", "qmfrg", "--sparsity", "0.5", "--metric", "cosine"], "metric"),
 ])
 def test_bad_input_exits_2_with_one_line(capsys, folder, args, match):
     rc, out, err = _cli(capsys, "prune", *args, "--data", f"folder:{folder}", "--size", "8", "--epochs", "1")

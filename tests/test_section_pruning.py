@@ -15,7 +15,7 @@ TINY = sweep.SweepConfig(
     models=(sweep.ModelSetup("r", "resnet18_small", (("width", 0.0625),), sweep.TrainSetup(epochs=1, batch_size=64)),
             sweep.ModelSetup("mlp", "mlp", (("hidden", (16,)),), sweep.TrainSetup(epochs=1, batch_size=64))),
     sparsities=(0.3, 0.7), replicates=2, bn_images=64, taylor_images=32, finetune_epochs=0.5,
-    finetune_sparsities=(0.7,), eval_batch=64)
+    finetune_sparsities=(0.7,), eval_batch=64, quantum_shots=(16,), quantum_sparsities=(0.7,))
 KEY = ["model", "method", "stage", "sparsity", "replicate"]
 
 
@@ -50,8 +50,13 @@ def test_plan_units_and_keys(tiny):
     ctx = SectionContext(run=None, profile="quick", device="cpu", seed=0)
     units = get_section("pruning").plan(ctx)
     keys = [u.key for u in units]
-    # 2 models x 2 replicates dense; resnet: 6 methods, mlp: 5 (no BN) x 2 sparsities x 2 replicates
-    assert len(keys) == len(set(keys)) == 4 + (6 + 5) * 2 * 2
+    # 2 models x 2 replicates dense; resnet: 6 baselines + 3 QM-FRG, mlp: 5 (no BN) + 3 x 2 sparsities x 2 replicates
+    # and the quantum variant: 2 models x 1 shot budget x 1 sparsity x 2 replicates
+    # and the block level: the resnet (removable residual blocks) x 2 replicates
+    assert len(keys) == len(set(keys)) == 4 + (9 + 8) * 2 * 2 + 4 + 2
+    assert "blocks:r:r1" in keys and "blocks:mlp:r0" not in keys
+    assert "prune:r:qmfrg-aligned:0.7:r1" in keys and "prune:mlp:qmfrg-merge:0.3:r0" in keys
+    assert "prune:r:qmfrg-quantum-s16:0.7:r1" in keys
     assert "dense:r:r0" in keys and "prune:r:taylor:0.7:r1" in keys and "prune:mlp:bn_scale:0.3:r0" not in keys
     assert [u.key for u in get_section("pruning").plan(ctx)] == keys  # stable
 
@@ -60,10 +65,11 @@ def test_section_rows_report_and_claims(tiny, tmp_path, counting):
     out = run(sections="pruning", out=tmp_path / "run", progress=False, seed=1)
     df = pd.read_csv(out / "pruning.csv")
     assert set(sweep.BASE_COLUMNS) <= set(df.columns)
-    assert not df.duplicated(KEY).any()
+    assert set(df.columns) <= {c.strip() for k in sec.COLUMNS for c in k.split(",")}  # every column documented
+    assert not df[df.stage != "block"].duplicated(KEY).any() and not df.duplicated(KEY + ["block"]).any()
     one = df[df.stage == "oneshot"]
-    assert len(df[df.stage == "dense"]) == 4 and len(one) == 44
-    assert len(df[df.stage == "finetuned"]) == 22 and set(df[df.stage == "finetuned"].sparsity) == {0.7}
+    assert len(df[df.stage == "dense"]) == 4 and len(one) == 72
+    assert len(df[df.stage == "finetuned"]) == 38 and set(df[df.stage == "finetuned"].sparsity) == {0.7}
     assert one.accuracy.between(0, 1).all() and (one.macs < one.macs_dense).all()
     # equal cost for every criterion at a sparsity
     assert one.groupby(["model", "sparsity"]).macs.nunique().eq(1).all()
@@ -76,7 +82,25 @@ def test_section_rows_report_and_claims(tiny, tmp_path, counting):
             name = f"pruning_acc_vs_{kind}_{model}.png"
             assert (out / "figures" / name).stat().st_size > 0 and f"figures/{name}" in md
     claims = md.split("## Claims of the paper")[1].split("\n## ")[0]
-    assert "QM-FRG pruning beats magnitude and random pruning at high sparsity | not measured" in claims
+    assert "QM-FRG pruning beats magnitude and random pruning at high sparsity | not measured" not in claims
+    qrows = [r for r in claims.splitlines() if r.startswith("| QM-FRG pruning beats")]
+    # qmfrg and qmfrg-aligned: vs l1/l2/random and vs the other baselines; merge against drop
+    assert len(qrows) == 5 and sum("does merging help" in r for r in qrows) == 1
+    assert sum("against FPGM" in r for r in qrows) == 2
+    assert all(any(v in r for v in ("supported", "refuted", "inconclusive")) for r in qrows)
+    assert "QM-FRG against the baselines" in part and "threshold τ chosen" in part
+    quantum = one[one.method == "qmfrg-quantum-s16"]
+    assert len(quantum) == 4 and (quantum.shots == 16).all()
+    assert quantum.edge_agreement.between(0, 1).all() and quantum.kept_agreement.between(0, 1).all()
+    assert "QM-FRG with quantum-estimated distances" in part
+    bl = df[df.stage == "block"]
+    assert len(bl) == 10 and set(bl.block) == {"layer1.0", "layer1.1", "layer2.1", "layer3.1", "layer4.1"}
+    assert (bl.macs_frac < 1).all() and bl.block_distance.gt(0).all() and bl.accuracy.between(0, 1).all()
+    assert "Block level: substitutable residual blocks" in part and (out / "figures" / "pruning_blocks_r.png").exists()
+    assert "Spectral distance identifies substitutable operators across architectures |" in claims
+    assert "Spearman" in claims
+    q = one[one.method == "qmfrg"]
+    assert q.qmfrg_tau.notna().all() and one[one.method == "l1"].qmfrg_tau.isna().all()
     assert "±" in part
 
 
@@ -103,7 +127,7 @@ def test_interrupted_sweep_resumes_without_losing_or_duplicating_rows(tiny, tmp_
     monkeypatch.setattr(sec, "prune_rows", real)
     run(sections="pruning", out=tmp_path / "cut", progress=False, seed=2, resume=True)
     got = pd.read_csv(tmp_path / "cut" / "pruning.csv")
-    assert not got.duplicated(KEY).any() and len(got) == len(expected)
+    assert not got.duplicated(KEY + ["block"]).any() and len(got) == len(expected)
     cols = ["accuracy", "macs", "params", "channel_sparsity"]
     pd.testing.assert_frame_equal(got[KEY + cols], expected[KEY + cols])  # deterministic, nothing lost
     assert len(_dense_trainings(counting)) == trained_once  # the dense models came from the cache

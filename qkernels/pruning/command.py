@@ -122,8 +122,13 @@ def prune_command(
     device: str = "cpu",
     threads: int | None = None,
     progress: bool | None = None,
+    options: dict | None = None,
 ) -> tuple[str, dict]:
-    """Run the prune command; returns the one-line summary and the record."""
+    """Run the prune command; returns the one-line summary and the record.
+
+    ``options`` are the criterion's keyword options (QM-FRG: ``tau``, ``merge``, ``metric``,
+    ``shots``); other criteria take none.
+    """
     from ..backends import resolve_device
 
     spec = get_method(method)  # validate names and numbers before any work
@@ -132,14 +137,26 @@ def prune_command(
         raise InputError("--epochs and --width must be positive and --finetune-epochs non-negative")
     if threads is not None and threads < 1:
         raise InputError(f"--threads must be at least 1, got {threads}")
+    options = dict(options or {})
+    if options and not method.startswith("qmfrg"):
+        raise InputError(f"--{'/--'.join(options)}: options of the QM-FRG methods (qmfrg, qmfrg-aligned, ...), "
+                         f"not of {method!r}")
+    if "tau" in options:
+        from ..qmfrg.graph import check_tau
+
+        check_tau(options["tau"])
+    if "shots" in options:
+        from ..quantum.estimation import check_shots
+
+        check_shots(options["shots"])
     dev = resolve_device(device)
     with torch_threads(threads, dev):
         return _prune_command(model, method, spec, p, out, arch, width, data, size, epochs, finetune_epochs, seed, dev,
-                              progress)
+                              progress, options)
 
 
 def _prune_command(model, method, spec, p, out, arch, width, data, size, epochs, finetune_epochs, seed, dev,
-                   progress) -> tuple[str, dict]:
+                   progress, options=None) -> tuple[str, dict]:
     if out is not None and Path(out).is_dir():
         raise InputError(f"--out {out!r} is a folder; give a file name (.safetensors)")
     d = load_data(data, **({"size": size} if size else {}))
@@ -156,7 +173,8 @@ def _prune_command(model, method, spec, p, out, arch, width, data, size, epochs,
     acc0 = evaluate(net, d.test)["accuracy"] if same else None
     g = torch.Generator().manual_seed(seed)
     calib = d.calib.subset(torch.randperm(len(d.calib), generator=g)[:256])
-    pm, rec = prune(net, method, p, x, calib=list(calib.batches(128)) if spec.needs_data else None, seed=seed)
+    pm, rec = prune(net, method, p, x, calib=list(calib.batches(128)) if spec.needs_data else None, seed=seed,
+                    **(options or {}))
     recalibrate_bn(pm, d.calib)
     acc1 = evaluate(pm, d.test)["accuracy"] if same else None
     acc2 = None

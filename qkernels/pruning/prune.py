@@ -164,12 +164,18 @@ def prune(
         if imp.shape != (n,) or not bool(torch.isfinite(imp).all()):
             raise RuntimeError(f"criterion {method!r} returned scores of shape {tuple(imp.shape)} (or non-finite) "
                                f"for a group of {n} channels rooted at {names.get(root)}")
+        keep = criterion_keep(importance, group, n, keep)
+        if keep >= n:
+            total1 += n
+            continue
         drop = torch.argsort(imp.detach().cpu().double(), stable=True)[: n - keep]
         plans.append((root, handler, sorted(int(i) for i in drop)))
         total1 += keep
     t_score = time.perf_counter() - t_score
     for root, handler, idxs in plans:
         g = dg.get_pruning_group(root, handler, idxs)
+        if callable(getattr(importance, "before_removal", None)):
+            importance.before_removal(g)  # e.g. QM-FRG's merge: fold the removed channels into the kept ones
         g.prune()
     work.zero_grad(set_to_none=True)
     elapsed = time.perf_counter() - t0
@@ -182,7 +188,16 @@ def prune(
         "groups": len(plans), "prune_time_s": elapsed, "score_time_s": t_score,
         "removed": {names.get(r, "?"): idxs for r, _, idxs in plans},
     }
+    if callable(getattr(importance, "record", None)):
+        record["criterion"] = importance.record()
     return work.eval(), record
+
+
+def criterion_keep(importance, group, n: int, keep: int) -> int:
+    """Channels a group keeps: ``keep``, or more when the criterion says so (``importance.group_keep``,
+    e.g. QM-FRG's threshold mode); never fewer than ``keep`` nor more than ``n``."""
+    fn = getattr(importance, "group_keep", None)
+    return keep if not callable(fn) else max(keep, min(n, int(fn(group, n, keep))))
 
 
 def names_to_module(model: nn.Module, layer: nn.Module | str) -> nn.Module:

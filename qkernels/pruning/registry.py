@@ -13,7 +13,7 @@ The ``pruning`` section sweeps every method registered with ``sweep=True`` and
 Example:
     >>> from qkernels.pruning import method_names, get_method
     >>> method_names()
-    ['random', 'l1', 'l2', 'fpgm', 'bn_scale', 'taylor']
+    ['random', 'l1', 'l2', 'fpgm', 'bn_scale', 'taylor', 'qmfrg', 'qmfrg-aligned', 'qmfrg-merge', 'qmfrg-quantum']
     >>> get_method("taylor").needs_data
     True
 """

@@ -78,6 +78,9 @@ class SweepConfig:
     finetune_epochs: float = 0.0
     finetune_lr: float = 0.01
     finetune_sparsities: tuple[float, ...] | None = None  # None: every sparsity
+    #: QM-FRG's quantum variant: shot budgets and the sparsities it runs at (units of their own)
+    quantum_shots: tuple[int, ...] = ()
+    quantum_sparsities: tuple[float, ...] = ()
     eval_batch: int = 1000
     #: torch intra-op threads while a unit runs on the CPU (None: leave torch's setting). Small
     #: models gain nothing from a second thread, and on a busy 2-core machine two threads ran
@@ -108,6 +111,7 @@ PROFILES: dict[str, SweepConfig] = {
         ),
         sparsities=(0.1, 0.2, 0.3, 0.5, 0.7, 0.9), replicates=3, bn_images=1024, taylor_images=256,
         finetune_epochs=0.25, finetune_lr=0.01, finetune_sparsities=None,
+        quantum_shots=(32, 1024), quantum_sparsities=(0.3, 0.5),
     ),
     "full": SweepConfig(
         data="digits", data_options=_kw(size=32, n_train=30000, n_test=10000, n_calib=4000),
@@ -121,6 +125,7 @@ PROFILES: dict[str, SweepConfig] = {
         ),
         sparsities=tuple(round(0.1 * i, 1) for i in range(1, 10)), replicates=5, bn_images=4096, taylor_images=1024,
         finetune_epochs=1.0, finetune_lr=0.01, finetune_sparsities=None, cpu_threads=None,
+        quantum_shots=(64, 1024, 16384), quantum_sparsities=(0.3, 0.5, 0.7),
     ),
 }
 
@@ -239,7 +244,8 @@ def _calib_batches(data: DataSplits, images: int, seed: int, batch: int = 256):
 BASE_COLUMNS = ["model", "arch", "data", "method", "stage", "sparsity", "replicate", "seed", "accuracy", "loss",
                 "n_test", "channel_sparsity", "channels", "channels_dense", "macs", "macs_dense", "macs_frac",
                 "params", "params_dense", "params_frac", "prune_time_s", "score_time_s", "recal_time_s",
-                "finetune_epochs", "finetune_time_s", "train_time_s", "eval_time_s", "threads", "dense_key", "cached"]
+                "finetune_epochs", "finetune_time_s", "train_time_s", "eval_time_s", "threads", "dense_key", "cached",
+                "qmfrg_tau", "shots", "edge_agreement", "kept_agreement"]
 
 
 def dense_rows(cfg: SweepConfig, setup: ModelSetup, replicate: int, seed: int, device="cpu",
@@ -268,14 +274,15 @@ def _dense_rows(cfg, setup, replicate, seed, device, progress) -> pd.DataFrame:
 
 
 def build_pruned(cfg: SweepConfig, setup: ModelSetup, method: str, sparsity: float, seed: int, device="cpu",
-                 progress: bool | None = None) -> tuple[nn.Module, dict]:
-    """The pruned model of one sweep point (BN re-estimated, not fine-tuned) and its record."""
+                 progress: bool | None = None, options: dict | None = None) -> tuple[nn.Module, dict]:
+    """The pruned model of one sweep point (BN re-estimated, not fine-tuned) and its record;
+    ``options`` go to the criterion (QM-FRG's quantum variant: ``shots``)."""
     data = sweep_data(cfg)
     dense, _, _ = dense_model(cfg, setup, seed, device, progress)
     spec = get_method(method)
     _, batches = _calib_batches(data, cfg.taylor_images, seed)
     model, rec = prune(dense, method, sparsity, data.example_inputs().to(device),
-                       calib=batches if spec.needs_data else None, seed=seed)
+                       calib=batches if spec.needs_data else None, seed=seed, **(options or {}))
     bn_set, _ = _calib_batches(data, cfg.bn_images, seed + 1)
     t0 = time.perf_counter()
     rec["bn_images"] = recalibrate_bn(model, bn_set)
@@ -284,20 +291,27 @@ def build_pruned(cfg: SweepConfig, setup: ModelSetup, method: str, sparsity: flo
 
 
 def prune_rows(cfg: SweepConfig, setup: ModelSetup, method: str, sparsity: float, replicate: int, seed: int,
-               device="cpu", progress: bool | None = None) -> pd.DataFrame:
+               device="cpu", progress: bool | None = None, options: dict | None = None,
+               label: str | None = None) -> pd.DataFrame:
     """The unit of one model × method × sparsity × replicate: a ``oneshot`` row, and a
-    ``finetuned`` row when the profile fine-tunes at this sparsity."""
+    ``finetuned`` row when the profile fine-tunes at this sparsity. ``options`` go to the
+    criterion; ``label`` replaces the method name in the rows (e.g. ``qmfrg-quantum-s1024``)."""
     with torch_threads(cfg.cpu_threads, device):
-        return _prune_rows(cfg, setup, method, sparsity, replicate, seed, device, progress)
+        return _prune_rows(cfg, setup, method, sparsity, replicate, seed, device, progress, options, label)
 
 
-def _prune_rows(cfg, setup, method, sparsity, replicate, seed, device, progress) -> pd.DataFrame:
+def _prune_rows(cfg, setup, method, sparsity, replicate, seed, device, progress, options=None,
+                label=None) -> pd.DataFrame:
     data = sweep_data(cfg)
-    model, rec = build_pruned(cfg, setup, method, sparsity, seed, device, progress)
+    model, rec = build_pruned(cfg, setup, method, sparsity, seed, device, progress, options)
     t0 = time.perf_counter()
     ev = evaluate(model, data.test, batch_size=cfg.eval_batch)
     t_eval = time.perf_counter() - t0
-    base = {"model": setup.name, "arch": setup.arch, "data": cfg.data, "method": method, "sparsity": float(sparsity),
+    groups = (rec.get("criterion") or {}).get("groups") or []
+    agree = {k: (sum(g[k] for g in groups) / len(groups) if groups and all(k in g for g in groups) else None)
+             for k in ("edge_agreement", "kept_agreement")}
+    base = {"model": setup.name, "arch": setup.arch, "data": cfg.data, "method": label or method,
+            "sparsity": float(sparsity), "shots": (options or {}).get("shots"), **agree,
             "replicate": replicate, "seed": seed, "n_test": ev["n"], "channel_sparsity": rec["channel_sparsity"],
             "channels": rec["channels_after"], "channels_dense": rec["channels_before"], "macs": rec["macs_after"],
             "macs_dense": rec["macs_before"], "macs_frac": rec["macs_after"] / rec["macs_before"],
@@ -305,7 +319,8 @@ def _prune_rows(cfg, setup, method, sparsity, replicate, seed, device, progress)
             "params_frac": rec["params_after"] / rec["params_before"], "prune_time_s": rec["prune_time_s"],
             "score_time_s": rec["score_time_s"], "recal_time_s": rec["recal_time_s"], "train_time_s": None,
             "threads": torch.get_num_threads(),
-            "dense_key": config_key(dense_config(cfg, setup, seed)), "cached": None}
+            "dense_key": config_key(dense_config(cfg, setup, seed)), "cached": None,
+            "qmfrg_tau": criterion_tau(rec)}
     rows = [{**base, "stage": "oneshot", "accuracy": ev["accuracy"], "loss": ev["loss"], "finetune_epochs": 0.0,
              "finetune_time_s": 0.0, "eval_time_s": t_eval}]
     if cfg.finetunes(sparsity):
@@ -319,6 +334,16 @@ def _prune_rows(cfg, setup, method, sparsity, replicate, seed, device, progress)
                      "finetune_epochs": ft["epochs"], "finetune_time_s": ft["seconds"],
                      "eval_time_s": time.perf_counter() - t0})
     return pd.DataFrame(rows, columns=BASE_COLUMNS)
+
+
+def criterion_tau(rec: dict) -> float | None:
+    """QM-FRG records: the median over pruned groups of the threshold τ chosen per group (else None)."""
+    groups = (rec.get("criterion") or {}).get("groups") or []
+    taus = sorted(g["tau"] for g in groups if g.get("tau") is not None)
+    if not taus:
+        return None
+    k = len(taus)
+    return float(taus[k // 2] if k % 2 else (taus[k // 2 - 1] + taus[k // 2]) / 2)
 
 
 @lru_cache(maxsize=None)
