@@ -25,6 +25,7 @@ from .atomic import atomic_write_csv, atomic_write_text
 from .errors import InputError
 from .report_blocks import Block, Heading, Paragraph, Table, slug, to_html, to_markdown
 from .runfolder import RunFolder
+from .safeio import read_csv_limited
 from .sectioncsv import SectionCSV, read_section_csv
 from .sections import PAPER_CLAIMS, Claim, get_section, section_names
 
@@ -63,7 +64,20 @@ def _claims_csv(claims: list[Claim], read: dict[str, SectionCSV]) -> pd.DataFram
                          "anchor": table["where"].str.extract(r"\(#([^)]*)\)", expand=False).fillna("")})
 
 
-def _contents(env: dict, read: dict[str, SectionCSV]) -> list[Block]:
+def _unit_errors(run: RunFolder) -> pd.DataFrame:
+    """The units that failed on the device (``<section>_errors.csv`` of every section), if any."""
+    frames = []
+    for name in section_names():
+        path = run.path / f"{name}_errors.csv"
+        if path.is_file():
+            try:
+                frames.append(read_csv_limited(path))
+            except InputError:
+                continue
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _contents(env: dict, read: dict[str, SectionCSV], errors: pd.DataFrame | None = None) -> list[Block]:
     """What the run folder holds and what it lacks, with the reason."""
     asked = env.get("sections") if isinstance(env.get("sections"), list) else None
     have = [f"[{n}](#{n})" for n, r in read.items() if r.usable]
@@ -82,7 +96,11 @@ def _contents(env: dict, read: dict[str, SectionCSV]) -> list[Block]:
     status = env.get("status")
     if status and status != "complete":
         lines.append(f"The run's status in env.json is `{status}`: it did not finish, so parts may be missing.")
-    return [Paragraph(" ".join(lines))] + [Paragraph(f"**Problem:** {p}") for p in problems]
+    blocks: list[Block] = [Paragraph(" ".join(lines))] + [Paragraph(f"**Problem:** {p}") for p in problems]
+    if errors is not None and not errors.empty:
+        blocks.append(Table(errors, f"{len(errors)} unit(s) failed on the device and have no rows; the run went on. "
+                                    "`qkernels run --resume` retries them."))
+    return blocks
 
 
 def _env_blocks(env: dict) -> list[Block]:
@@ -158,7 +176,7 @@ def build_report(run: RunFolder, bench_json: list[str | Path] | None = None,
         "the numbers and the confidence behind it and a link to the part that shows it, or why it was not measured."),
         Table(_claims_table(claims, read), id=CLAIMS_TABLE_ID)]
     atomic_write_csv(run.path / "claims.csv", _claims_csv(claims, read))
-    blocks += [Heading(2, "Contents of this run", anchor="contents")] + _contents(env, read)
+    blocks += [Heading(2, "Contents of this run", anchor="contents")] + _contents(env, read, _unit_errors(run))
     if not any(r.usable for r in read.values()):
         blocks.append(Paragraph("This run folder has no section results yet."))
     blocks += parts

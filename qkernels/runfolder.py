@@ -78,8 +78,31 @@ class PartSink:
         return self.folder / part_filename(key)
 
     def has(self, key: str) -> bool:
-        """Whether the unit ``key`` is finished."""
-        return self._path(key).is_file()
+        """Whether the unit ``key`` is finished (a unit that failed on the device is not)."""
+        return self._path(key).is_file() and not self._error_path(key).is_file()
+
+    def _error_path(self, key: str) -> Path:
+        return self.folder / (part_filename(key)[: -len(".csv")] + ".error.json")
+
+    def put_error(self, key: str, error: str) -> None:
+        """Record that unit ``key`` failed on the device: no rows, and the error (retried on resume)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self._error_path(key), {"section": self.section, "unit": key, "error": error})
+        atomic_write_csv(self._path(key), pd.DataFrame())
+
+    def errors(self) -> list[dict]:
+        """The recorded device errors of this section's units."""
+        if not self.folder.is_dir():
+            return []
+        out = []
+        for p in sorted(self.folder.glob("*.error.json")):
+            try:
+                rec = read_json_limited(p)
+            except InputError:
+                continue
+            if isinstance(rec, dict):
+                out.append(rec)
+        return out
 
     def put(self, key: str, df: pd.DataFrame) -> None:
         """Record the rows of the finished unit ``key`` (atomically; replaces an earlier one)."""
@@ -87,6 +110,7 @@ class PartSink:
             raise TypeError(f"section {self.section!r}, unit {key!r}: expected a DataFrame, got {type(df).__name__}")
         self.folder.mkdir(parents=True, exist_ok=True)
         atomic_write_csv(self._path(key), df)
+        self._error_path(key).unlink(missing_ok=True)  # a retried unit that now succeeded
 
     def get(self, key: str) -> pd.DataFrame:
         """The rows of the finished unit ``key``."""
@@ -94,16 +118,21 @@ class PartSink:
 
     @property
     def done(self) -> bool:
-        """Whether the section was finalized."""
-        return (self.folder / "DONE").is_file() and self.csv_path.is_file()
+        """Whether the section was finalized with no unit left failed on the device."""
+        return (self.folder / "DONE").is_file() and self.csv_path.is_file() and not self.errors()
 
     def finalize(self, keys: list[str]) -> pd.DataFrame:
         """Concatenate the parts of ``keys`` in order into ``<section>.csv`` (atomic) and mark DONE."""
-        missing = [k for k in keys if not self.has(k)]
+        missing = [k for k in keys if not self._path(k).is_file()]
         if missing:
             raise RuntimeError(f"section {self.section!r}: units not finished: {missing[:5]}")
         frames = [self.get(k) for k in keys]
         frames = [f for f in frames if not f.empty]
+        errors = self.errors()
+        if errors:
+            atomic_write_csv(self.csv_path.with_name(f"{self.section}_errors.csv"), pd.DataFrame(errors))
+        else:
+            self.csv_path.with_name(f"{self.section}_errors.csv").unlink(missing_ok=True)
         df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
         # keep integer columns integer where other parts lack them (NaN would make them float)
         ints = {c for f in frames for c in f.columns if pd.api.types.is_integer_dtype(f[c])}

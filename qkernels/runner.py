@@ -19,6 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .backends import resolve_device
+from .device_errors import describe, is_device_error
 from .envinfo import collect_env, utc_now
 from .errors import InputError
 from .report import build_report
@@ -106,11 +107,21 @@ def run(
                    disable=not progress, dynamic_ncols=True)
         for unit in todo:
             bar.set_postfix_str(unit.label, refresh=True)
-            sink.put(unit.key, unit.run())
+            try:
+                rows = unit.run()
+            except Exception as exc:  # a device error costs this unit only; anything else stops the run
+                if not is_device_error(exc):
+                    raise
+                sink.put_error(unit.key, describe(exc))
+                bar.write(f"{name}: unit {unit.label!r} failed on the device ({describe(exc)}); recorded in "
+                          f"{name}_errors.csv, the run goes on (--resume retries it)")
+            else:
+                sink.put(unit.key, rows)
             bar.update(1)
         bar.close()
         sink.finalize(keys)
-    env.update({"end": utc_now(), "status": "complete",
+    unit_errors = sum(len(rf.sink(n).errors()) for n in names)
+    env.update({"end": utc_now(), "status": "complete", "unit_errors": unit_errors,
                 "duration_s": round(time.perf_counter() - t0 + float(old.get("duration_s") or 0), 3)})
     rf.write_env(env)
     build_report(rf)

@@ -27,7 +27,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from .errors import InputError
 from .runfolder import RunFolder
+from .safeio import check_size
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,10 @@ def read_section_csv(run: RunFolder, name: str) -> SectionCSV:
     if not path.is_file():
         return SectionCSV(name, None, "absent", _unfinished(run, name))
     try:
-        raw = path.read_bytes()
+        raw = check_size(path).read_bytes()
         text = raw.decode("utf-8")
+    except InputError as exc:
+        return SectionCSV(name, None, "unreadable", f"{path.name} was not read ({exc}); this part is missing.")
     except (OSError, UnicodeDecodeError) as exc:
         return SectionCSV(name, None, "unreadable",
                           f"{path.name} could not be read ({type(exc).__name__}: {exc}); this part is missing.")
