@@ -376,7 +376,14 @@ def witness_gap(layer_i, layer_j, activation: str, x) -> float:
     Wi, bi = as_layer(layer_i, "layer_i")
     Wj, bj = as_layer(layer_j, "layer_j")
     fn = get_activation(activation).fn
-    x = torch.as_tensor(np.asarray(x, dtype=np.float64))
+    try:
+        x = torch.as_tensor(np.asarray(x, dtype=np.float64))
+    except (TypeError, ValueError):
+        raise InputError(f"x: expected a real vector of length {Wi.shape[1]}, got {type(x).__name__}") from None
+    if x.shape != (Wi.shape[1],) or Wj.shape[1] != Wi.shape[1]:
+        raise InputError(f"x: expected shape ({Wi.shape[1]},) matching both layers, got {tuple(x.shape)}")
+    if not torch.isfinite(x).all():
+        raise InputError("x: contains NaN or Inf")
     return float(torch.linalg.vector_norm(fn(Wi @ x + bi) - fn(Wj @ x + bj)))
 
 

@@ -91,6 +91,8 @@ def time_callable(
     Raises:
         InputError: repeat < 1 or warmup < 0.
     """
+    if not callable(fn):
+        raise InputError(f"time_callable: fn must be callable, got {type(fn).__name__}")
     if repeat < 1 or warmup < 0:
         raise InputError(f"time_callable: need repeat >= 1 and warmup >= 0, got {repeat}, {warmup}")
     for _ in range(warmup):

@@ -234,3 +234,51 @@ def test_cli_distances_bad_arguments(capsys, metric, granularity):
     assert code in (0, 2), err
     if code == 2:
         assert "Traceback" not in err and err.strip()
+
+
+# ---- one bad argument per public function: an InputError with a message ------------------------
+
+def _lin(n_in=3, n_out=3):
+    return torch.nn.Linear(n_in, n_out)
+
+
+BAD_CALLS = {
+    "extract_operators(None)": lambda: qkernels.extract_operators(None),
+    "extract_operators(granularity)": lambda: qkernels.extract_operators(_lin(), "x"),
+    "extract_operators(no operators)": lambda: qkernels.extract_operators(torch.nn.Sequential(torch.nn.ReLU())),
+    "operators_from_state_dict({})": lambda: qkernels.operators_from_state_dict({}),
+    "operators_from_state_dict(NaN)": lambda: qkernels.operators_from_state_dict({"fc.weight": torch.full((2, 2), np.nan)}),
+    "distance_table(metric)": lambda: qkernels.distance_table(qkernels.extract_operators(_lin()), metrics=("zz",)),
+    "check_bounds(R<0)": lambda: qkernels.check_bounds(_lin(), _lin(), "relu", -1.0),
+    "check_bounds(R NaN)": lambda: qkernels.check_bounds(_lin(), _lin(), "relu", float("nan")),
+    "check_bounds(shapes)": lambda: qkernels.check_bounds(_lin(), _lin(4, 3), "relu", 1.0),
+    "witness_gap(NaN x)": lambda: qkernels.witness_gap(_lin(), _lin(), "relu", [np.nan, 0, 0]),
+    "witness_gap(x shape)": lambda: qkernels.witness_gap(_lin(), _lin(), "relu", [0.0, 0.0]),
+    "time_callable(not callable)": lambda: qkernels.time_callable(3),
+    "time_callable(repeat 0)": lambda: qkernels.time_callable(lambda: 1, repeat=0),
+    "load_data(unknown)": lambda: qkernels.load_data("nope"),
+    "digits(size)": lambda: qkernels.digits(size=-1),
+    "QuantumKernel(shots 0)": lambda: qkernels.QuantumKernel(shots=0),
+    "QuantumKernel(device)": lambda: qkernels.QuantumKernel(device="zz.qubit"),
+    "Noise(p 2)": lambda: qkernels.Noise(p=2.0),
+    "Noise(p NaN)": lambda: qkernels.Noise(p=float("nan")),
+    "prune(method)": lambda: qkernels.prune(_lin(), "zz", 0.5, torch.zeros(1, 3)),
+    "prune(sparsity NaN)": lambda: qkernels.prune(_lin(), "l1", float("nan"), torch.zeros(1, 3)),
+    "load_pruned(missing)": lambda: qkernels.load_pruned("/nonexistent/x.safetensors"),
+    "load_model(unknown)": lambda: qkernels.load_model("nope"),
+    "spectrum(method)": lambda: qkernels.spectrum(np.eye(2), method="zz"),
+    "plan_shots(eps 0)": lambda: qkernels.plan_shots(0.0),
+    "failure_probability(shots 0)": lambda: qkernels.failure_probability(0, 0.1, 0.5, "swap"),
+    "fs_bias(shots 0)": lambda: qkernels.fs_bias(0.5, 0, "swap"),
+    "bias_warning(NaN)": lambda: qkernels.bias_warning(np.array([np.nan]), 10),
+    "bias_warning(threshold<0)": lambda: qkernels.bias_warning(np.array([0.5]), 10, threshold=-1),
+    "register_method(name)": lambda: qkernels.register_method("", lambda ctx: None, ""),
+    "get_activation(3)": lambda: qkernels.get_activation(3),
+}
+
+
+@pytest.mark.parametrize("call", list(BAD_CALLS.values()), ids=list(BAD_CALLS))
+def test_each_public_function_refuses_bad_input_clearly(call):
+    with pytest.raises(InputError) as info:
+        call()
+    assert str(info.value).strip() and "\n" not in str(info.value).strip()

@@ -71,9 +71,9 @@ def register_method(
 ) -> Method:
     """Register a criterion under ``name`` (ValueError if taken, unless ``replace``)."""
     if not name or not name.replace("-", "_").replace("_", "a").isalnum():
-        raise ValueError(f"method name {name!r}: use letters, digits, '-' and '_'")
+        raise InputError(f"method name {name!r}: use letters, digits, '-' and '_'")
     if name in _METHODS and not replace:
-        raise ValueError(f"pruning method {name!r} is already registered")
+        raise InputError(f"pruning method {name!r} is already registered")
     m = Method(name, factory, description, needs_data, requires_bn, sweep)
     _METHODS[name] = m
     return m

@@ -182,7 +182,10 @@ def fs_interval(k: np.ndarray, shots: int, method: str, confidence: float = 0.95
 
 def bias_warning(F_hat: np.ndarray, shots: int | None, threshold: float = BIAS_THRESHOLD) -> np.ndarray:
     """True where S·(1 − F̂) < threshold: d̂ is biased low there by more than a few percent."""
-    F_hat = np.asarray(F_hat, dtype=np.float64)
+    F_hat = check_fidelity(F_hat)
+    if isinstance(threshold, bool) or not isinstance(threshold, Real) or not 0 <= float(threshold) < math.inf:
+        raise InputError(f"threshold: expected a non-negative number, got {threshold!r}")
+    shots = check_shots(shots)
     if shots is None:
         return np.zeros(F_hat.shape, dtype=bool)
     return shots * (1.0 - np.minimum(F_hat, 1.0)) < threshold
