@@ -247,5 +247,43 @@ def hardware_aware_keep(model: nn.Module, input_shape: Sequence[int], sparsity: 
     return keep, info
 
 
-__all__ = ["CostTable", "candidate_widths", "measure_cost_table", "group_importance", "uniform_keep", "allocate",
+def match_latency(table: CostTable, importance: Mapping[str, Sequence[float]], target_s: float,
+                  measure: Callable[[dict[str, int]], float], *, start_saving_s: float | None = None,
+                  tol: float = 0.03, max_iter: int = 4) -> tuple[dict[str, int], dict]:
+    """Widths from :func:`allocate` whose **measured** latency matches ``target_s``.
+
+    The additive cost model mispredicts whole configurations (it over-predicts where narrowed
+    groups share layers), so the predicted-saving target is corrected by measurement: the target
+    is scaled by (saving needed) / (saving obtained) after each try (a secant step through 0),
+    until the measured latency ``measure(keep)`` is within ``tol`` (relative) of ``target_s`` or
+    ``max_iter`` tries were made; the try closest to ``target_s`` is returned, with
+    ``info = {"tries": [(predicted saving target, measured s), ...], "measured_s": ...}``.
+
+    Example:
+        >>> t = CostTable("cpu", 1, 1.0, {"a": 4}, {"a": (4, 3, 2, 1)}, {"a": (1.0, 0.9, 0.8, 0.7)})
+        >>> keep, info = match_latency(t, {"a": (0.25,) * 4}, 0.8, lambda k: 1.0 - 0.05 * (4 - k["a"]))
+        >>> keep, len(info["tries"]) > 1
+        ({'a': 1}, True)
+    """
+    dense = table.dense_s
+    need = dense - target_s
+    tau = max(need, 0.0) if start_saving_s is None else start_saving_s
+    tries: list[tuple[float, float, dict[str, int]]] = []
+    for _ in range(max_iter):
+        keep = allocate(table, importance, tau)
+        t = float(measure(keep))
+        tries.append((tau, t, keep))
+        if abs(t - target_s) <= tol * target_s:
+            break
+        got = dense - t
+        if got <= 0:
+            tau = tau * 2 if tau > 0 else need
+        else:
+            tau = tau * need / got
+    best = min(tries, key=lambda r: abs(r[1] - target_s))
+    return best[2], {"tries": [(a, b) for a, b, _ in tries], "measured_s": best[1],
+                     "predicted_saving_s": table.predict_saving(best[2])}
+
+
+__all__ = ["CostTable", "match_latency", "candidate_widths", "measure_cost_table", "group_importance", "uniform_keep", "allocate",
            "hardware_aware_keep"]

@@ -39,8 +39,15 @@ from .latency_units import (HARDWARE, LATENCY_PROFILES, UNIFORM, backends_for, d
 
 #: the speed goal of the issue: achieved speed-up >= GOAL_EFFICIENCY x MAC ratio at GOAL_SPARSITY, batch >= GOAL_BATCH
 GOAL_SPARSITY, GOAL_BATCH, GOAL_EFFICIENCY = 0.5, 8, 0.8
-#: batch at which hardware-aware and uniform pruning are compared
+#: batch at which hardware-aware and uniform pruning are compared when the CSV has no cost rows
+#: (otherwise: the batch of the cost table, at which their latencies were matched)
 COMPARE_BATCH = 8
+
+
+def compare_batch(df: pd.DataFrame) -> int:
+    """The cost table's batch size (where latencies were matched), else :data:`COMPARE_BATCH`."""
+    cost = df[df.kind == "cost"] if "kind" in df.columns else df.iloc[0:0]
+    return int(cost.batch.iloc[0]) if len(cost) else COMPARE_BATCH
 
 COLUMNS = {
     "kind": "model (a timed model), reference (the dense model re-timed inside a sparsity's unit) or cost "
@@ -58,8 +65,9 @@ COLUMNS = {
     "accuracy, accuracy_dense": "top-1 on the test split after BN re-estimation (trained models only)",
     "peak_mem_bytes, mem_kind": "memory peak: the allocator's on accelerators, growth of the process peak on the CPU",
     "error": "empty, or why the row has no timing (e.g. out of memory); the sweep goes on",
-    "keep, predicted_saving_s, target_saving_s": "hw-l1: widths per group (JSON) and the cost model's predicted "
-                                                 "saving against the uniform target",
+    "keep, predicted_saving_s, target_saving_s, match_tries": "hw-l1: widths per group (JSON), the cost model's "
+        "predicted saving of them, its prediction for uniform pruning (the first target), and the tries that matched "
+        "the measured latency to the uniform model's (JSON list of [predicted-saving target, measured s])",
     "group, group_channels, group_keep, saving_s": "cost rows: group root, its channels, the candidate width and "
                                                    "the measured saving (median_s is that model's latency)",
     "cudnn_benchmark, cuda_matmul_tf32": "flags in force while timing",
@@ -102,7 +110,7 @@ class LatencySection(Section):
             f"{', '.join(str(int(b)) for b in sorted(m.batch.unique()))}. Every speed-up is a ratio of medians measured "
             "in one unit (dense, uniform and hardware-aware models timed back to back). How timing is done: "
             "docs/latency.md."))
-        errs = m[m.error.fillna("").astype(str) != ""]
+        errs = m[m.error.notna() & (m.error.astype(str) != "")]
         if not errs.empty:
             blocks.append(Table(errs[["model", "method", "sparsity", "backend", "batch", "error"]],
                                 "Rows without a timing (the sweep went on)"))
@@ -147,18 +155,20 @@ class LatencySection(Section):
 
     def _hardware(self, run: RunFolder, df: pd.DataFrame) -> list[Block]:
         cmp = compare_hardware(df)
+        batch = compare_batch(df)
         out: list[Block] = [Heading(3, "Hardware-aware against uniform pruning")]
         if cmp.empty:
             return out + [Paragraph("No trained model with both uniform and hardware-aware rows.")]
         out.append(Table(cmp, (
-            f"At batch {COMPARE_BATCH}: each hardware-aware point against the uniform curve (dense point included) "
+            f"At batch {batch} (the hardware-aware widths were tuned until their measured latency matched the uniform "
+            "model's at this batch): each hardware-aware point against the uniform curve (dense point included) "
             "interpolated at the same measured latency (Δ top-1 > 0: hardware-aware more accurate) and at the same "
             "accuracy (latency ratio > 1: hardware-aware faster). Empty where the point lies outside the uniform "
             "curve's range.")))
-        m = df[(df.kind.isin(["model"])) & (df.batch == COMPARE_BATCH) & (df.weights == "trained")]
+        m = df[(df.kind.isin(["model"])) & (df.batch == batch) & (df.weights == "trained")]
         for (model, backend), g in m.groupby(["model", "backend"]):
             path = run.figures / f"latency_acc_vs_latency_{_safe(model)}_{_safe(backend)}.png"
-            _accuracy_figure(g, f"{model} on {backend}: top-1 against latency (batch {COMPARE_BATCH})", path)
+            _accuracy_figure(g, f"{model} on {backend}: top-1 against latency (batch {batch})", path)
             out.append(Figure(f"figures/{path.name}", f"{model} on {backend}: accuracy (BN re-estimated, no "
                                                       "fine-tuning) against measured median latency"))
         return out
@@ -187,8 +197,9 @@ def _curve(g: pd.DataFrame, method: str) -> pd.DataFrame:
     return pts.dropna().sort_values("median_s")
 
 
-def compare_hardware(df: pd.DataFrame, batch: int = COMPARE_BATCH) -> pd.DataFrame:
+def compare_hardware(df: pd.DataFrame, batch: int | None = None) -> pd.DataFrame:
     """Hardware-aware points against the uniform curve at equal latency and at equal accuracy."""
+    batch = compare_batch(df) if batch is None else batch
     m = df[(df.kind.isin(["model", "reference"])) & (df.batch == batch) & (df.weights == "trained")]
     rows = []
     for (model, backend), g in m.groupby(["model", "backend"], sort=False):
@@ -207,6 +218,7 @@ def compare_hardware(df: pd.DataFrame, batch: int = COMPARE_BATCH) -> pd.DataFra
             rows.append({"model": model, "backend": backend, "sparsity": r.sparsity,
                          "hw ms": 1e3 * r.median_s, "uniform ms": 1e3 * u.median_s.median() if len(u) else np.nan,
                          "hw top-1": r.accuracy, "uniform top-1": u.accuracy.median() if len(u) else np.nan,
+                         "Δ top-1 same sparsity": r.accuracy - (u.accuracy.median() if len(u) else np.nan),
                          "Δ top-1 at equal latency": r.accuracy - acc_at,
                          "latency ratio at equal accuracy": lat_at / r.median_s})
     return pd.DataFrame(rows)

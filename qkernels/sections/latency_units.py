@@ -13,7 +13,11 @@ empty; latency does not depend on the weights). Three kinds of units:
   file on resume;
 - ``point:<model>:<sparsity>:<backend>``: the dense model again, uniform ``l1`` pruning and
   hardware-aware pruning (``hw-l1``) at that sparsity, timed in one process one after another,
-  so every speed-up is a ratio of medians measured minutes apart at most.
+  so every speed-up is a ratio of medians measured minutes apart at most. The hardware-aware
+  widths are allocated from the cost table (L1 scores for the importance lost) and their
+  target is corrected by measurement until the hardware-aware model runs as fast as the
+  uniform one at the table's batch size (:func:`qkernels.pruning.hardware.match_latency`), so
+  the two are compared at equal measured latency.
 
 Example:
     >>> cfg = LATENCY_PROFILES["quick"]
@@ -33,7 +37,8 @@ from torch import nn
 
 from ..latency import measure_latency
 from ..models import build_model
-from ..pruning.hardware import CostTable, hardware_aware_keep, measure_cost_table
+from ..pruning.hardware import (CostTable, allocate, group_importance, match_latency, measure_cost_table,
+                                uniform_keep)
 from ..pruning.prune import count_macs_params, prunable_groups, prune
 from ..pruning.sweep import (PROFILES as PRUNING_PROFILES, ModelSetup, SweepConfig, _calib_batches, arch_kwargs,
                              build_pruned, dense_model, sweep_data, torch_threads)
@@ -69,6 +74,7 @@ class LatencyConfig:
     table_batch: int = 8  # batch at which the hardware-aware cost table is measured
     table_budget_s: float = 0.1
     round_to: int | None = None
+    match_tries: int = 4  # measurements to match the hardware-aware model's latency to the uniform one's
 
 
 def _from_pruning(profile: str) -> tuple[LatencyModel, ...]:
@@ -91,7 +97,7 @@ LATENCY_PROFILES: dict[str, LatencyConfig] = {
 COLUMNS = ["kind", "model", "arch", "weights", "method", "sparsity", "backend", "batch", "threads", "n", "median_s",
            "p90_s", "p99_s", "min_s", "mean_s", "throughput", "dense_median_s", "speedup", "mac_ratio", "efficiency",
            "macs", "macs_dense", "macs_frac", "params", "params_frac", "channels", "channel_sparsity", "accuracy",
-           "accuracy_dense", "peak_mem_bytes", "mem_kind", "error", "keep", "predicted_saving_s", "target_saving_s",
+           "accuracy_dense", "peak_mem_bytes", "mem_kind", "error", "keep", "predicted_saving_s", "target_saving_s", "match_tries",
            "group", "group_channels", "group_keep", "saving_s", "cudnn_benchmark", "cuda_matmul_tf32"]
 
 
@@ -260,13 +266,26 @@ def _point_unit(ctx: SectionContext, cfg: LatencyConfig, lm: LatencyModel, spars
     else:
         uni, _ = prune(dense, UNIFORM, sparsity, example)
     table = _table(ctx, cfg, lm, backend)
-    keep, hw_info = hardware_aware_keep(dense, shape, sparsity, method=UNIFORM, table=table)
+    d_t = _time(cfg, dense, shape, backend)
+    u_t = _time(cfg, uni, shape, backend)
+    target = next((t.get("median_s") for t in u_t if t["batch"] == cfg.table_batch), None)
+    imp = group_importance(dense, example, UNIFORM)
+    start = table.predict_saving(uniform_keep(table.groups, sparsity, cfg.round_to))
+
+    def measure(keep: dict[str, int]) -> float:
+        m, _ = prune(dense, UNIFORM, sparsity, example, group_keep=keep)
+        return measure_latency(m, shape, device=backend, batch_sizes=(cfg.table_batch,), warmup=cfg.warmup,
+                               min_repeat=cfg.min_repeat, max_repeat=cfg.max_repeat, budget_s=cfg.table_budget_s,
+                               threads=cfg.cpu_threads if backend == "cpu" else None)[0]["median_s"]
+
+    if target is None or not math.isfinite(target):
+        keep, hw_info = allocate(table, imp, start), {"tries": []}
+    else:
+        keep, hw_info = match_latency(table, imp, target, measure, start_saving_s=start, max_iter=cfg.match_tries)
     hw, _ = prune(dense, UNIFORM, sparsity, example, group_keep=keep)
     if lm.trained:
         bn_set, _ = _calib_batches(sweep_data(cfg.pruning), cfg.pruning.bn_images, seed + 1)
         recalibrate_bn(hw, bn_set)
-    d_t = _time(cfg, dense, shape, backend)
-    u_t = _time(cfg, uni, shape, backend)
     h_t = _time(cfg, hw, shape, backend)
     dense_times = {t["batch"]: t.get("median_s", math.nan) for t in d_t}
     rows = _rows(cfg, lm, "dense", 0.0, backend, d_t, _info(dense, shape, macs0, params0, ch0, acc0, acc0),
@@ -277,8 +296,8 @@ def _point_unit(ctx: SectionContext, cfg: LatencyConfig, lm: LatencyModel, spars
                   _info(uni, shape, macs0, params0, ch0, _accuracy(cfg, lm, uni), acc0), dense_times)
     rows += _rows(cfg, lm, HARDWARE, sparsity, backend, h_t,
                   _info(hw, shape, macs0, params0, ch0, _accuracy(cfg, lm, hw), acc0,
-                        keep=json.dumps(keep, sort_keys=True), predicted_saving_s=hw_info["predicted_saving_s"],
-                        target_saving_s=hw_info["target_saving_s"]), dense_times)
+                        keep=json.dumps(keep, sort_keys=True), predicted_saving_s=table.predict_saving(keep),
+                        target_saving_s=start, match_tries=json.dumps(hw_info["tries"])), dense_times)
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
