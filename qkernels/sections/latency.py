@@ -57,6 +57,7 @@ COLUMNS = {
     "sparsity": "requested channel sparsity (0 for dense)",
     "backend, batch, threads": "device timed, batch size, torch intra-op threads",
     "n, median_s, p90_s, p99_s, min_s, mean_s": "timed calls and their statistics (seconds per forward pass)",
+    "rounds": "interleaved rounds the n calls were split into (dense, uniform, hardware-aware alternating)",
     "throughput": "inputs per second at the median",
     "dense_median_s, speedup": "the dense model's median in the same unit and dense / this median",
     "mac_ratio, efficiency": "ideal speed-up (dense MACs / MACs) and speedup / mac_ratio",

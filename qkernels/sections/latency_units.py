@@ -35,7 +35,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..latency import measure_latency
+from ..latency import measure_interleaved, measure_latency
 from ..models import build_model
 from ..pruning.hardware import (CostTable, allocate, group_importance, match_latency, measure_cost_table,
                                 uniform_keep)
@@ -74,6 +74,7 @@ class LatencyConfig:
     table_batch: int = 8  # batch at which the hardware-aware cost table is measured
     table_budget_s: float = 0.1
     round_to: int | None = None
+    rounds: int = 3  # interleaved rounds (dense, uniform, hardware-aware alternate)
     match_tries: int = 4  # measurements to match the hardware-aware model's latency to the uniform one's
 
 
@@ -94,7 +95,8 @@ LATENCY_PROFILES: dict[str, LatencyConfig] = {
         table_budget_s=0.5, round_to=None),
 }
 
-COLUMNS = ["kind", "model", "arch", "weights", "method", "sparsity", "backend", "batch", "threads", "n", "median_s",
+COLUMNS = ["kind", "model", "arch", "weights", "method", "sparsity", "backend", "batch", "threads", "n", "rounds",
+           "median_s",
            "p90_s", "p99_s", "min_s", "mean_s", "throughput", "dense_median_s", "speedup", "mac_ratio", "efficiency",
            "macs", "macs_dense", "macs_frac", "params", "params_frac", "channels", "channel_sparsity", "accuracy",
            "accuracy_dense", "peak_mem_bytes", "mem_kind", "error", "keep", "predicted_saving_s", "target_saving_s", "match_tries",
@@ -139,6 +141,14 @@ def _time(cfg: LatencyConfig, model: nn.Module, shape, backend: str) -> list[dic
                            budget_s=cfg.budget_s, threads=cfg.cpu_threads if backend == "cpu" else None)
 
 
+def _on(backend: str, model: nn.Module) -> nn.Module:
+    """The model itself on the CPU; a copy for an accelerator (timing moves it there, and the
+    CPU copy is still needed for pruning and evaluation)."""
+    import copy
+
+    return model if backend == "cpu" else copy.deepcopy(model)
+
+
 def _accuracy(cfg: LatencyConfig, lm: LatencyModel, model: nn.Module) -> float:
     if not lm.trained:
         return math.nan
@@ -154,6 +164,7 @@ def _rows(cfg, lm, method, sparsity, backend, timing, info, dense_times=None) ->
         out.append({"kind": "model", "model": lm.name, "arch": lm.setup.arch,
                     "weights": "trained" if lm.trained else "untrained", "method": method, "sparsity": sparsity,
                     "backend": backend, "batch": t["batch"], "threads": t["torch_threads"], "n": t.get("n"),
+                    "rounds": t.get("rounds", 1),
                     **{k: t.get(k) for k in ("median_s", "p90_s", "p99_s", "min_s", "mean_s", "throughput",
                                              "peak_mem_bytes", "mem_kind", "error", "cudnn_benchmark",
                                              "cuda_matmul_tf32")},
@@ -266,27 +277,36 @@ def _point_unit(ctx: SectionContext, cfg: LatencyConfig, lm: LatencyModel, spars
     else:
         uni, _ = prune(dense, UNIFORM, sparsity, example)
     table = _table(ctx, cfg, lm, backend)
-    d_t = _time(cfg, dense, shape, backend)
-    u_t = _time(cfg, uni, shape, backend)
-    target = next((t.get("median_s") for t in u_t if t["batch"] == cfg.table_batch), None)
     imp = group_importance(dense, example, UNIFORM)
     start = table.predict_saving(uniform_keep(table.groups, sparsity, cfg.round_to))
+    threads = cfg.cpu_threads if backend == "cpu" else None
+
+    def pair(hw_model: nn.Module) -> tuple[float, float]:
+        """(hardware-aware, uniform) medians at the table's batch, interleaved."""
+        got = measure_interleaved({"hw": _on(backend, hw_model), "uni": _on(backend, uni)}, shape, rounds=2, device=backend,
+                                  batch_sizes=(cfg.table_batch,), warmup=cfg.warmup, min_repeat=cfg.min_repeat,
+                                  max_repeat=cfg.max_repeat, budget_s=2 * cfg.table_budget_s, threads=threads)
+        return got["hw"][0].get("median_s", math.nan), got["uni"][0].get("median_s", math.nan)
+
+    ref = pair(dense)[1]  # the uniform model's latency: the target
 
     def measure(keep: dict[str, int]) -> float:
         m, _ = prune(dense, UNIFORM, sparsity, example, group_keep=keep)
-        return measure_latency(m, shape, device=backend, batch_sizes=(cfg.table_batch,), warmup=cfg.warmup,
-                               min_repeat=cfg.min_repeat, max_repeat=cfg.max_repeat, budget_s=cfg.table_budget_s,
-                               threads=cfg.cpu_threads if backend == "cpu" else None)[0]["median_s"]
+        t_hw, t_uni = pair(m)
+        return t_hw * ref / t_uni  # drift-corrected: as if the uniform model still ran at ref
 
-    if target is None or not math.isfinite(target):
+    if not math.isfinite(ref):
         keep, hw_info = allocate(table, imp, start), {"tries": []}
     else:
-        keep, hw_info = match_latency(table, imp, target, measure, start_saving_s=start, max_iter=cfg.match_tries)
+        keep, hw_info = match_latency(table, imp, ref, measure, start_saving_s=start, max_iter=cfg.match_tries)
     hw, _ = prune(dense, UNIFORM, sparsity, example, group_keep=keep)
     if lm.trained:
         bn_set, _ = _calib_batches(sweep_data(cfg.pruning), cfg.pruning.bn_images, seed + 1)
         recalibrate_bn(hw, bn_set)
-    h_t = _time(cfg, hw, shape, backend)
+    timed = measure_interleaved({k: _on(backend, m) for k, m in (("dense", dense), ("uni", uni), ("hw", hw))}, shape, rounds=cfg.rounds, device=backend,
+                                batch_sizes=cfg.batch_sizes, warmup=cfg.warmup, min_repeat=cfg.min_repeat,
+                                max_repeat=cfg.max_repeat, budget_s=cfg.budget_s, threads=threads)
+    d_t, u_t, h_t = timed["dense"], timed["uni"], timed["hw"]
     dense_times = {t["batch"]: t.get("median_s", math.nan) for t in d_t}
     rows = _rows(cfg, lm, "dense", 0.0, backend, d_t, _info(dense, shape, macs0, params0, ch0, acc0, acc0),
                  dense_times)
