@@ -219,28 +219,41 @@ def compare_hardware(df: pd.DataFrame, batch: int | None = None) -> pd.DataFrame
             rows.append({"model": model, "backend": backend, "sparsity": r.sparsity,
                          "hw ms": 1e3 * r.median_s, "uniform ms": 1e3 * u.median_s.median() if len(u) else np.nan,
                          "hw top-1": r.accuracy, "uniform top-1": u.accuracy.median() if len(u) else np.nan,
+                         "latency hw / uniform": r.median_s / u.median_s.median() if len(u) else np.nan,
                          "Δ top-1 same sparsity": r.accuracy - (u.accuracy.median() if len(u) else np.nan),
                          "Δ top-1 at equal latency": r.accuracy - acc_at,
                          "latency ratio at equal accuracy": lat_at / r.median_s})
     return pd.DataFrame(rows)
 
 
+#: a hardware-aware point counts as latency-matched to the uniform one when their medians differ by at most this
+MATCH_TOL = 0.05
+
+
 def hardware_verdict(df: pd.DataFrame) -> tuple[str, str]:
     """The "hardware" claim: pruned models run measurably faster, and hardware-aware widths beat
-    uniform ones at equal latency (mean Δ top-1 > +0.01: supported; < −0.01 or no real speed-up:
-    refuted; otherwise inconclusive)."""
+    uniform ones at equal measured latency: over the points whose latency matched the uniform
+    model's within :data:`MATCH_TOL`, mean Δ top-1 > +0.01: supported; < −0.01, or no real
+    speed-up: refuted; otherwise (or no matched point) inconclusive."""
     m = df[df.kind == "model"]
     g = m[(m.method == UNIFORM) & np.isclose(m.sparsity, GOAL_SPARSITY) & (m.batch >= GOAL_BATCH)]
     if g.speedup.dropna().empty:
         return "not measured", f"no uniform rows at sparsity {GOAL_SPARSITY:g}, batch ≥ {GOAL_BATCH}"
     sp = float(g.speedup.median())
     cmp = compare_hardware(df)
-    d = cmp["Δ top-1 at equal latency"].dropna() if not cmp.empty else pd.Series(dtype=float)
-    r = cmp["latency ratio at equal accuracy"].dropna() if not cmp.empty else pd.Series(dtype=float)
+    if cmp.empty:
+        d = r = pd.Series(dtype=float)
+        n_all = 0
+    else:
+        matched = cmp[(cmp["latency hw / uniform"] - 1).abs() <= MATCH_TOL]
+        d = matched["Δ top-1 same sparsity"].dropna()
+        r = cmp["latency ratio at equal accuracy"].dropna()
+        n_all = len(cmp)
     text = (f"uniform p={GOAL_SPARSITY:g}, batch ≥ {GOAL_BATCH}: median speed-up {sp:.2f}x "
-            f"(MAC ratio {float(g.mac_ratio.median()):.2f}x); hardware-aware vs uniform: mean Δ top-1 at equal latency "
-            f"{d.mean():+.3f} over {len(d)} points, median latency ratio at equal accuracy "
-            f"{(r.median() if len(r) else np.nan):.2f} over {len(r)} points (one replicate, no fine-tuning)")
+            f"(MAC ratio {float(g.mac_ratio.median()):.2f}x); hardware-aware vs uniform at equal measured latency "
+            f"(within {MATCH_TOL:.0%}; {len(d)} of {n_all} points): mean Δ top-1 {d.mean():+.3f}; median latency "
+            f"ratio at equal accuracy {(r.median() if len(r) else np.nan):.2f} over {len(r)} points (one replicate, "
+            "no fine-tuning)")
     if sp < 1.1:
         return "refuted", "pruning gave no real speed-up: " + text
     if d.empty:
