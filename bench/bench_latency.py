@@ -110,4 +110,4 @@ def bench_speed_goal(benchmark, model_name, batch, threads):
                                 dense_p90_s=d["p90_s"], pruned_p90_s=p["p90_s"], n=d["n"], speedup=speedup,
                                 mac_ratio=ratio, efficiency=speedup / ratio,
                                 goal_met=bool(speedup >= GOAL_EFFICIENCY * ratio))
-    assert speedup > 0 and ratio > 1 and d["n"] == p["n"]
+    assert speedup > 0 and ratio > 1 and d["n"] >= 2 and p["n"] >= 2

@@ -76,6 +76,12 @@ def _build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--threads", type=int, default=None,
                     help="torch CPU threads (default: torch's; 1 is best for small models on a busy machine)")
     pr.add_argument("--no-progress", action="store_true", help="no progress bars")
+    pr.add_argument("--hardware-aware", action="store_true",
+                    help="per-group widths from a cost table measured on --device: as fast as uniform pruning at "
+                         "--sparsity, removing channels where they cost the most time for the least importance")
+    pr.add_argument("--round-to", type=int, default=None, help="keep channel counts multiples of N")
+    pr.add_argument("--latency-batch", type=int, default=8,
+                    help="batch size at which --hardware-aware measures latency (default 8)")
     return p
 
 
@@ -172,7 +178,8 @@ def _cmd_prune(a: argparse.Namespace) -> int:
 
     line, _ = prune_command(a.model, method=a.method, sparsity=a.sparsity, out=a.out, arch=a.arch, width=a.width,
                             data=a.data, size=a.size, epochs=a.epochs, finetune_epochs=a.finetune_epochs, seed=a.seed,
-                            device=a.device, threads=a.threads, progress=False if a.no_progress else None)
+                            device=a.device, threads=a.threads, progress=False if a.no_progress else None,
+                            hardware_aware=a.hardware_aware, round_to=a.round_to, latency_batch=a.latency_batch)
     print(line)
     return 0
 

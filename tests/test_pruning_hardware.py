@@ -142,3 +142,50 @@ def test_cost_table_and_hardware_keep_on_a_tiny_model():
     assert set(keep) == set(table.groups) and info["predicted_saving_s"] >= info["target_saving_s"] - 1e-15
     pm, _ = prune(m, "l1", 0.5, torch.zeros(1, 48), group_keep=keep)
     assert pm(torch.zeros(3, 48)).shape == (3, 10)
+
+
+def test_hardware_aware_prune_matches_uniform_latency_structure():
+    from qkernels.pruning.hardware import hardware_aware_prune
+
+    m = build_model("mlp", in_features=48, hidden=(32, 16))
+    pm, rec = hardware_aware_prune(m, 0.5, torch.zeros(1, 48), batch=4, budget_s=0.0, match_tries=2, threads=1)
+    h = rec["hardware_aware"]
+    assert 1 <= len(h["tries"]) <= 2 and set(h["keep"]) == {"net.1", "net.3"}
+    assert pm.net[1].out_features == h["keep"]["net.1"] and pm.net[3].out_features == h["keep"]["net.3"]
+    assert rec["uniform_macs"] < rec["macs_before"]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("imgs")
+    for k, c in enumerate(("red", "green", "blue")):
+        (root / c).mkdir()
+        for i in range(12):
+            rgb = [20 + i] * 3
+            rgb[k] = 200 + i
+            Image.new("RGB", (8, 8), tuple(rgb)).save(root / c / f"{i}.png")
+    return root
+
+
+def test_cli_prune_hardware_aware_and_round_to(capsys, folder, tmp_path, monkeypatch):
+    from qkernels.cli import main
+    from qkernels.pruning import load_pruned, sweep
+
+    monkeypatch.setenv("QK_CACHE_DIR", str(tmp_path / "cache"))
+    sweep.clear_memory_cache()
+    out = tmp_path / "hw.safetensors"
+    rc = main(["prune", "mlp", "--method", "l1", "--sparsity", "0.5", "--data", f"folder:{folder}", "--size", "8",
+               "--epochs", "1", "--hardware-aware", "--round-to", "4", "--latency-batch", "4", "--out", str(out),
+               "--no-progress", "--threads", "1"])
+    stdout, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "hardware-aware on cpu at batch 4" in stdout
+    model, _ = load_pruned(out)
+    widths = [l.out_features for l in model.net if isinstance(l, torch.nn.Linear)][:-1]
+    assert all(w % 4 == 0 for w in widths), widths
+    for bad, match in ((["--round-to", "0"], "round-to"), (["--latency-batch", "0"], "latency-batch")):
+        rc = main(["prune", "mlp", "--method", "l1", "--sparsity", "0.5", "--data", f"folder:{folder}", *bad])
+        assert rc == 2 and match in capsys.readouterr().err
+    sweep.clear_memory_cache()

@@ -285,5 +285,49 @@ def match_latency(table: CostTable, importance: Mapping[str, Sequence[float]], t
                      "predicted_saving_s": table.predict_saving(best[2])}
 
 
-__all__ = ["CostTable", "match_latency", "candidate_widths", "measure_cost_table", "group_importance", "uniform_keep", "allocate",
+def hardware_aware_prune(model: nn.Module, sparsity: float, example_inputs: torch.Tensor, *, method: str = "l1",
+                         device: str | torch.device = "cpu", batch: int = 8, round_to: int | None = None,
+                         calib=None, seed: int = 0, threads: int | None = None, budget_s: float = 0.2,
+                         match_tries: int = 4, progress: Callable[[str], None] | None = None) -> tuple[nn.Module, dict]:
+    """Hardware-aware one-shot pruning: as fast on ``device`` as uniform pruning at ``sparsity``.
+
+    Measures the cost table on ``device`` at ``batch``, allocates widths with the ``method``
+    criterion's importance shares, corrects the target until the pruned model's measured latency
+    matches the uniformly pruned one's (:func:`match_latency`; both timed in alternating rounds),
+    and prunes with those widths. Returns ``(model, record)``: :func:`prune`'s record plus
+    ``hardware_aware`` (device, batch, the uniform and the hardware-aware medians, the widths, the
+    tries) and ``uniform_macs``.
+    """
+    from ..latency import measure_interleaved
+
+    shape = tuple(example_inputs.shape[1:])
+    table = measure_cost_table(model, shape, device=device, batch=batch, round_to=round_to, threads=threads,
+                               budget_s=budget_s, progress=progress)
+    imp = group_importance(model, example_inputs, method, calib=calib, seed=seed)
+    uni, urec = prune(model, method, sparsity, example_inputs, calib=calib, seed=seed, round_to=round_to)
+
+    def pair(m: nn.Module) -> tuple[float, float]:
+        got = measure_interleaved({"m": copy.deepcopy(m), "u": copy.deepcopy(uni)}, shape, rounds=2, device=device,
+                                  batch_sizes=(batch,), warmup=2, min_repeat=10, max_repeat=200, budget_s=2 * budget_s,
+                                  threads=threads)
+        return got["m"][0].get("median_s", math.nan), got["u"][0].get("median_s", math.nan)
+
+    ref = pair(model)[1]
+
+    def measure(keep: dict[str, int]) -> float:
+        m, _ = prune(model, method, sparsity, example_inputs, calib=calib, seed=seed, group_keep=keep)
+        t, u = pair(m)
+        return t * ref / u
+
+    start = table.predict_saving(uniform_keep(table.groups, sparsity, round_to))
+    keep, info = match_latency(table, imp, ref, measure, start_saving_s=start, max_iter=match_tries)
+    pm, rec = prune(model, method, sparsity, example_inputs, calib=calib, seed=seed, group_keep=keep)
+    rec["uniform_macs"] = urec["macs_after"]
+    rec["hardware_aware"] = {"device": str(device), "batch": int(batch), "uniform_median_s": ref,
+                             "median_s": info["measured_s"], "keep": keep, "tries": info["tries"],
+                             "round_to": round_to}
+    return pm, rec
+
+
+__all__ = ["CostTable", "match_latency", "hardware_aware_prune", "candidate_widths", "measure_cost_table", "group_importance", "uniform_keep", "allocate",
            "hardware_aware_keep"]
