@@ -19,6 +19,7 @@ with a few calls.
 
 from __future__ import annotations
 
+import copy
 import os
 
 import pytest
@@ -68,10 +69,7 @@ def bench_forward(benchmark, qk_device, model_name, pruned, batch):
     small = benchmark.disabled
     name = _names(small)[FULL_NAMES.index(model_name)] if small else model_name
     dense, pm, shape, rec = _pair(name, small)
-    model = (pm if pruned else dense)
-    import copy
-
-    model = copy.deepcopy(model).to(qk_device)
+    model = copy.deepcopy(pm if pruned else dense).to(qk_device)
     x = torch.randn(batch, *shape, device=qk_device)
     with torch.inference_mode():
         model(x)

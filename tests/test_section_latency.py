@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from qkernels.cli import main
-from qkernels.errors import InputError
 from qkernels.pruning import sweep
 from qkernels.runner import run
 from qkernels.sections import SectionContext, get_section

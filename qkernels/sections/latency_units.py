@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from dataclasses import dataclass
@@ -134,8 +135,6 @@ def _dense(cfg: LatencyConfig, lm: LatencyModel, seed: int) -> nn.Module:
 
 
 def _time(cfg: LatencyConfig, model: nn.Module, shape, backend: str) -> list[dict]:
-    import copy
-
     return measure_latency(copy.deepcopy(model), shape, device=backend, batch_sizes=cfg.batch_sizes,
                            warmup=cfg.warmup, min_repeat=cfg.min_repeat, max_repeat=cfg.max_repeat,
                            budget_s=cfg.budget_s, threads=cfg.cpu_threads if backend == "cpu" else None)
@@ -144,8 +143,6 @@ def _time(cfg: LatencyConfig, model: nn.Module, shape, backend: str) -> list[dic
 def _on(backend: str, model: nn.Module) -> nn.Module:
     """The model itself on the CPU; a copy for an accelerator (timing moves it there, and the
     CPU copy is still needed for pruning and evaluation)."""
-    import copy
-
     return model if backend == "cpu" else copy.deepcopy(model)
 
 
