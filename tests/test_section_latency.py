@@ -124,7 +124,14 @@ def test_goal_rows_and_verdict_from_synthetic_rows():
     # uniform curve (0.5 s, 0.5) .. (1 s, 0.9): accuracy 0.7 is reached at 0.75 s
     assert cmp["latency ratio at equal accuracy"].iloc[0] == pytest.approx(1.5)
     verdict, text = sec.hardware_verdict(df)
-    assert verdict == "supported" and "2.00x" in text
+    assert verdict == "inconclusive" and "too few latency-matched points" in text and "2.00x" in text
+    # three models, each with a matched hardware-aware point
+    df = pd.concat([df.assign(model=k) for k in "abc"], ignore_index=True)
+    verdict, text = sec.hardware_verdict(df)
+    assert verdict == "supported" and "3 of 3 points" in text
+    off = df.copy()
+    off.loc[off.method == "hw-l1", "median_s"] = 0.6  # 20% slower: not latency-matched
+    assert sec.hardware_verdict(off)[0] == "inconclusive"
     worse = df.copy()
     worse.loc[worse.method == "hw-l1", "accuracy"] = 0.3
     assert sec.hardware_verdict(worse)[0] == "refuted"

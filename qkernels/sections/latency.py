@@ -228,13 +228,15 @@ def compare_hardware(df: pd.DataFrame, batch: int | None = None) -> pd.DataFrame
 
 #: a hardware-aware point counts as latency-matched to the uniform one when their medians differ by at most this
 MATCH_TOL = 0.05
+#: fewest latency-matched points for a supported / refuted verdict
+MIN_MATCHED = 3
 
 
 def hardware_verdict(df: pd.DataFrame) -> tuple[str, str]:
     """The "hardware" claim: pruned models run measurably faster, and hardware-aware widths beat
     uniform ones at equal measured latency: over the points whose latency matched the uniform
-    model's within :data:`MATCH_TOL`, mean Δ top-1 > +0.01: supported; < −0.01, or no real
-    speed-up: refuted; otherwise (or no matched point) inconclusive."""
+    model's within :data:`MATCH_TOL` (at least :data:`MIN_MATCHED` of them), mean Δ top-1 > +0.01:
+    supported; < −0.01, or no real speed-up: refuted; otherwise inconclusive."""
     m = df[df.kind == "model"]
     g = m[(m.method == UNIFORM) & np.isclose(m.sparsity, GOAL_SPARSITY) & (m.batch >= GOAL_BATCH)]
     if g.speedup.dropna().empty:
@@ -256,8 +258,8 @@ def hardware_verdict(df: pd.DataFrame) -> tuple[str, str]:
             "no fine-tuning)")
     if sp < 1.1:
         return "refuted", "pruning gave no real speed-up: " + text
-    if d.empty:
-        return "inconclusive", text
+    if len(d) < MIN_MATCHED:
+        return "inconclusive", f"too few latency-matched points (need {MIN_MATCHED}): " + text
     if d.mean() > 0.01:
         return "supported", text
     if d.mean() < -0.01:
