@@ -27,6 +27,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import FormatStrFormatter, NullFormatter  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ..plots import _save  # noqa: E402
@@ -269,19 +270,30 @@ def hardware_verdict(df: pd.DataFrame) -> tuple[str, str]:
 
 # ---- figures ------------------------------------------------------------------------------------
 def _speedup_figure(g: pd.DataFrame, title: str, path) -> None:
-    fig, ax = plt.subplots(figsize=(6.5, 4.8))
-    hi = float(max(g.mac_ratio.max(), g.speedup.max())) * 1.05
-    ax.plot([1, hi], [1, hi], "k-", lw=1, label="ideal (MAC ratio)")
-    ax.plot([1, hi], [GOAL_EFFICIENCY, GOAL_EFFICIENCY * hi], "k--", lw=1, label=f"{GOAL_EFFICIENCY} × ideal")
+    models = list(dict.fromkeys(g.model))
+    fig, axes = plt.subplots(1, len(models), figsize=(4.2 * len(models), 4.2), squeeze=False)
     markers = {UNIFORM: "o", HARDWARE: "^"}
-    for (method, batch), s in g.groupby(["method", "batch"]):
-        ax.scatter(s.mac_ratio, s.speedup, marker=markers.get(method, "s"), s=28, alpha=0.8,
-                   label=f"{method} b={int(batch)}")
-    ax.set_xlabel("ideal speed-up (dense MACs / pruned MACs)")
-    ax.set_ylabel("achieved speed-up (dense / pruned median latency)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
+    batches = sorted(g.batch.unique())
+    colors = {b: plt.cm.viridis(i / max(1, len(batches) - 1)) for i, b in enumerate(batches)}
+    for ax, model in zip(axes[0], models):
+        s = g[g.model == model]
+        hi = float(max(s.mac_ratio.max(), s.speedup.max())) * 1.08
+        ax.plot([1, hi], [1, hi], "k-", lw=1, label="ideal (MAC ratio)")
+        ax.plot([1, hi], [GOAL_EFFICIENCY, GOAL_EFFICIENCY * hi], "k--", lw=1, label=f"{GOAL_EFFICIENCY} × ideal")
+        for (method, batch), t in s.groupby(["method", "batch"]):
+            ax.scatter(t.mac_ratio, t.speedup, marker=markers.get(method, "s"), s=34, alpha=0.85,
+                       color=colors[batch], label=f"{method} b={int(batch)}")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_formatter(FormatStrFormatter("%g"))
+            axis.set_minor_formatter(NullFormatter())
+        ax.set_title(model, fontsize=10)
+        ax.set_xlabel("ideal speed-up (dense MACs / MACs)")
+        ax.grid(alpha=0.3, which="both")
+    axes[0][0].set_ylabel("achieved speed-up (dense / pruned median)")
+    axes[0][0].legend(fontsize=7, ncol=1)
+    fig.suptitle(title)
     _save(fig, path)
 
 
