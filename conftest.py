@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import os
 
-import pytest
-import torch
+# Vendor plug-ins (torch_npu, torch_mlu) auto-load through torch's "torch.backends" entry point on
+# ``import torch`` and raise (or exit) when their runtime is missing: keep them off, as
+# qkernels/__init__ does; qkernels.backends probes them in a subprocess and imports them itself.
+os.environ.setdefault("TORCH_DEVICE_BACKEND_AUTOLOAD", "0")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 from qkernels.backends import resolve_device
 from qkernels.errors import InputError

@@ -86,6 +86,12 @@ def _build_parser() -> argparse.ArgumentParser:
     qm.add_argument("--merge", action="store_true", help="fold removed channels into their cluster's representative")
     qm.add_argument("--metric", default=None, help="edge distance: fs, w2cum, aligned or quantum")
     qm.add_argument("--shots", type=int, default=None, help="shots per kernel entry of the quantum metric")
+    pr.add_argument("--hardware-aware", action="store_true",
+                    help="per-group widths from a cost table measured on --device: as fast as uniform pruning at "
+                         "--sparsity, removing channels where they cost the most time for the least importance")
+    pr.add_argument("--round-to", type=int, default=None, help="keep channel counts multiples of N")
+    pr.add_argument("--latency-batch", type=int, default=8,
+                    help="batch size at which --hardware-aware measures latency (default 8)")
     return p
 
 
@@ -191,7 +197,8 @@ def _cmd_prune(a: argparse.Namespace) -> int:
     line, _ = prune_command(a.model, method=a.method, sparsity=a.sparsity, out=a.out, arch=a.arch, width=a.width,
                             data=a.data, size=a.size, epochs=a.epochs, finetune_epochs=a.finetune_epochs, seed=a.seed,
                             device=a.device, threads=a.threads, progress=False if a.no_progress else None,
-                            options=_qmfrg_options(a))
+                            options=_qmfrg_options(a), hardware_aware=a.hardware_aware, round_to=a.round_to,
+                            latency_batch=a.latency_batch)
     print(line)
     return 0
 

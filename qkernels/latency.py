@@ -24,14 +24,14 @@ import contextlib
 import math
 import resource
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import torch
 from torch import nn
 
 from .backends import resolve_device
 from .errors import InputError
-from .timing import synchronize, time_callable
+from .timing import TimingResult, synchronize, time_callable
 
 
 @contextlib.contextmanager
@@ -123,6 +123,7 @@ def measure_latency(
     budget_s: float = 2.0,
     threads: int | None = None,
     dtype: torch.dtype = torch.float32,
+    keep_times: bool = False,
 ) -> list[dict]:
     """Time ``model(x)`` for x of shape (batch, *input_shape) at each batch size on ``device``.
 
@@ -137,6 +138,7 @@ def measure_latency(
         min_repeat, max_repeat: bounds on the number of timed calls; within them, as many as fill
             ``budget_s`` seconds at that speed.
         threads: torch intra-op threads for the measurement (None: as set now); recorded per row.
+        keep_times: add the raw times (``times``, a tuple of seconds) to every timed row.
 
     Returns:
         One dict per batch size: batch, n (timed calls), median_s, p90_s, p99_s, min_s, mean_s,
@@ -174,6 +176,8 @@ def measure_latency(
                 row.update({"n": res.n, "median_s": res.median, "p90_s": res.p90, "p99_s": res.p99,
                             "min_s": res.min, "mean_s": sum(res.times) / res.n,
                             "throughput": batch / res.median, "peak_mem_bytes": mem.peak, "mem_kind": mem.kind})
+                if keep_times:
+                    row["times"] = res.times
                 del x
             except Exception as exc:  # noqa: BLE001 - one failing row must not stop the sweep
                 if not _is_oom(exc):
@@ -193,4 +197,50 @@ def _empty_cache(dev: torch.device) -> None:
             module.empty_cache()
 
 
-__all__ = ["measure_latency", "num_threads", "backend_flags"]
+def measure_interleaved(models: Mapping[str, nn.Module], input_shape: Sequence[int], *, rounds: int = 3,
+                        min_repeat: int = 20, max_repeat: int = 200, budget_s: float = 2.0,
+                        **options) -> dict[str, list[dict]]:
+    """:func:`measure_latency` of several models in ``rounds`` alternating rounds (A B C A B C ...).
+
+    On a machine whose speed drifts (other jobs, frequency scaling) timing one model after the
+    other biases their ratio; alternating short rounds spreads the drift over all of them. Each
+    round gets ``1/rounds`` of the budget and repeat bounds; a model's rows pool the times of all
+    its rounds (``n`` counts them all), and ``rounds`` is recorded.
+
+    Example:
+        >>> import torch
+        >>> out = measure_interleaved({"a": torch.nn.Linear(4, 4), "b": torch.nn.Linear(4, 2)}, (4,), rounds=2,
+        ...                           batch_sizes=(2,), min_repeat=4, max_repeat=4, budget_s=0.0, warmup=0)
+        >>> [(k, r[0]["n"], r[0]["rounds"]) for k, r in out.items()]
+        [('a', 4, 2), ('b', 4, 2)]
+    """
+    _check_positive_int("rounds", rounds)
+    per_min = max(1, math.ceil(min_repeat / rounds))
+    per_max = max(per_min, math.ceil(max_repeat / rounds))
+    got: dict[str, list[list[dict]]] = {k: [] for k in models}
+    for _ in range(rounds):
+        for name, model in models.items():
+            got[name].append(measure_latency(model, input_shape, min_repeat=per_min, max_repeat=per_max,
+                                             budget_s=budget_s / rounds, keep_times=True, **options))
+    out: dict[str, list[dict]] = {}
+    for name, per_round in got.items():
+        rows = []
+        for i, first in enumerate(per_round[0]):
+            row = dict(first)
+            row["rounds"] = rounds
+            parts = [r[i] for r in per_round]
+            if not any(p["error"] for p in parts):
+                res = TimingResult(tuple(t for p in parts for t in p["times"]), first["device"])
+                row.update({"n": res.n, "median_s": res.median, "p90_s": res.p90, "p99_s": res.p99, "min_s": res.min,
+                            "mean_s": sum(res.times) / res.n, "throughput": row["batch"] / res.median,
+                            "peak_mem_bytes": max(p["peak_mem_bytes"] for p in parts)})
+            else:
+                row.update(next(p for p in parts if p["error"]))
+                row["rounds"] = rounds
+            row.pop("times", None)
+            rows.append(row)
+        out[name] = rows
+    return out
+
+
+__all__ = ["measure_latency", "measure_interleaved", "num_threads", "backend_flags"]

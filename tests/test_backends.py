@@ -104,6 +104,7 @@ def _plugin(tmp_path, monkeypatch, body: str):
 
 def test_plugin_that_exits_on_import_is_probed_safely(fresh_backends, tmp_path, monkeypatch):
     before = sys.modules.get("torch_npu")
+    baseline = {b.name: b for b in available_backends(refresh=True)}["npu"]  # without the fake plug-in
     pkg = _plugin(tmp_path, monkeypatch, "import sys\nsys.stderr.write('no Ascend runtime\\n')\nsys.exit(1)\n")
     npu = {b.name: b for b in available_backends(refresh=True)}["npu"]
     # we are still here: the plug-in ran in a subprocess only
@@ -118,7 +119,7 @@ def test_plugin_that_exits_on_import_is_probed_safely(fresh_backends, tmp_path, 
     shutil.rmtree(pkg)
     importlib.invalidate_caches()
     npu = {b.name: b for b in available_backends(refresh=True)}["npu"]
-    assert not npu.usable and "not installed" in npu.reason
+    assert npu == baseline  # "not installed", or the real torch_npu's own failure (tox -e py311-npu)
 
 
 def test_plugin_that_exits_silently(fresh_backends, tmp_path, monkeypatch):

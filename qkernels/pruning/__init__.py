@@ -14,8 +14,10 @@ from .registry import Method, PruneContext, get_method, method_names, methods, r
 from . import criteria  # noqa: F401  (registers the baseline criteria)
 from ..qmfrg import importance as _qmfrg  # noqa: F401,E402  (registers the QM-FRG criteria)
 from .prune import check_sparsity, count_macs_params, keep_count, prune
+from .prune import check_sparsity, count_macs_params, keep_count, prunable_groups, prune
+from .hardware import hardware_aware_prune
 from .serialize import channel_counts, load_pruned, save_pruned, shrink_to
 
 __all__ = ["prune", "register_method", "unregister_method", "get_method", "method_names", "methods", "Method",
            "PruneContext", "check_sparsity", "keep_count", "count_macs_params", "save_pruned", "load_pruned",
-           "channel_counts", "shrink_to"]
+           "channel_counts", "shrink_to", "prunable_groups", "hardware_aware_prune"]

@@ -123,11 +123,19 @@ def prune_command(
     threads: int | None = None,
     progress: bool | None = None,
     options: dict | None = None,
+    hardware_aware: bool = False,
+    round_to: int | None = None,
+    latency_batch: int = 8,
 ) -> tuple[str, dict]:
     """Run the prune command; returns the one-line summary and the record.
 
     ``options`` are the criterion's keyword options (QM-FRG: ``tau``, ``merge``, ``metric``,
     ``shots``); other criteria take none.
+
+    With ``hardware_aware`` the widths come from a cost table measured on ``device`` at
+    ``latency_batch`` (:func:`qkernels.pruning.hardware.hardware_aware_prune`): as fast as uniform
+    pruning at ``sparsity``, with the channels removed where they cost the most time for the least
+    importance. ``round_to`` keeps channel counts multiples of it (both modes).
     """
     from ..backends import resolve_device
 
@@ -149,14 +157,21 @@ def prune_command(
         from ..quantum.estimation import check_shots
 
         check_shots(options["shots"])
+    if round_to is not None and round_to < 1:
+        raise InputError(f"--round-to must be at least 1, got {round_to}")
+    if latency_batch < 1:
+        raise InputError(f"--latency-batch must be at least 1, got {latency_batch}")
+    if options and hardware_aware:
+        raise InputError("--hardware-aware takes no QM-FRG options (--tau, --merge, --metric, --shots)")
     dev = resolve_device(device)
+    hw = {"round_to": round_to, "hardware_aware": hardware_aware, "latency_batch": latency_batch}
     with torch_threads(threads, dev):
         return _prune_command(model, method, spec, p, out, arch, width, data, size, epochs, finetune_epochs, seed, dev,
-                              progress, options)
+                              progress, hw, options)
 
 
 def _prune_command(model, method, spec, p, out, arch, width, data, size, epochs, finetune_epochs, seed, dev,
-                   progress, options=None) -> tuple[str, dict]:
+                   progress, hw, options=None) -> tuple[str, dict]:
     if out is not None and Path(out).is_dir():
         raise InputError(f"--out {out!r} is a folder; give a file name (.safetensors)")
     d = load_data(data, **({"size": size} if size else {}))
@@ -173,8 +188,14 @@ def _prune_command(model, method, spec, p, out, arch, width, data, size, epochs,
     acc0 = evaluate(net, d.test)["accuracy"] if same else None
     g = torch.Generator().manual_seed(seed)
     calib = d.calib.subset(torch.randperm(len(d.calib), generator=g)[:256])
-    pm, rec = prune(net, method, p, x, calib=list(calib.batches(128)) if spec.needs_data else None, seed=seed,
-                    **(options or {}))
+    batches = list(calib.batches(128)) if spec.needs_data else None
+    if hw["hardware_aware"]:
+        from .hardware import hardware_aware_prune
+
+        pm, rec = hardware_aware_prune(net, p, x, method=method, device=dev, batch=hw["latency_batch"],
+                                       round_to=hw["round_to"], calib=batches, seed=seed)
+    else:
+        pm, rec = prune(net, method, p, x, calib=batches, seed=seed, round_to=hw["round_to"], **(options or {}))
     recalibrate_bn(pm, d.calib)
     acc1 = evaluate(pm, d.test)["accuracy"] if same else None
     acc2 = None
@@ -200,8 +221,15 @@ def _prune_command(model, method, spec, p, out, arch, width, data, size, epochs,
             f"({rec['macs_after'] / rec['macs_before']:.3f}x); params {_fmt(rec['params_before'])} -> "
             f"{_fmt(rec['params_after'])} ({rec['params_after'] / rec['params_before']:.3f}x); channel sparsity "
             f"{rec['channel_sparsity']:.3f}; pruned in {rec['prune_time_s']:.2f} s"
+            + (_hw_text(rec) if "hardware_aware" in rec else "")
             + (f"; wrote {out}" if out else ""))
     return line, rec
+
+
+def _hw_text(rec: dict) -> str:
+    h = rec["hardware_aware"]
+    return (f"; hardware-aware on {h['device']} at batch {h['batch']}: {1e3 * h['median_s']:.3g} ms vs uniform "
+            f"{1e3 * h['uniform_median_s']:.3g} ms (uniform MACs {_fmt(rec['uniform_macs'])})")
 
 
 __all__ = ["prune_command", "load_for_pruning", "infer_arch_kwargs"]

@@ -29,7 +29,7 @@ import copy
 import math
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 import torch_pruning as tp
@@ -95,6 +95,8 @@ def prune(
     seed: int = 0,
     ignored_layers: Sequence[nn.Module] = (),
     inplace: bool = False,
+    group_keep: Mapping[str, int] | None = None,
+    round_to: int | None = None,
     **options,
 ) -> tuple[nn.Module, dict]:
     """Prune ``model`` one-shot with the registered criterion ``method`` at ``sparsity``.
@@ -107,6 +109,11 @@ def prune(
         calib: labelled batches ``(x, y)`` for data-driven criteria (``taylor``).
         seed: seed of randomized criteria (``random``).
         ignored_layers: more layers to leave whole (besides the classifier).
+        group_keep: per-group widths (non-uniform sparsity, e.g. hardware-aware allocations): root
+            layer name (as in the record's ``removed`` and :func:`prunable_groups`) -> channels
+            that group keeps; groups not named keep the uniform ``sparsity`` rule.
+        round_to: keep a multiple of this many channels in every group (rounded up, at most the
+            group's width), for hardware that prefers channel multiples.
         options: passed to the criterion's factory as ``ctx.options``.
 
     Returns:
@@ -117,9 +124,12 @@ def prune(
 
     Raises:
         InputError: an unknown method, sparsity outside (0, 1), a method that needs data given
-            none, or BN scaling on a model without BatchNorm.
+            none, BN scaling on a model without BatchNorm, a ``group_keep`` naming no prunable
+            group or asking for fewer than 1 channel, ``round_to`` < 1.
     """
     p = check_sparsity(sparsity)
+    if round_to is not None and (isinstance(round_to, bool) or not isinstance(round_to, int) or round_to < 1):
+        raise InputError(f"round_to must be a positive integer, got {round_to!r}")
     spec = get_method(method)
     if spec.requires_bn and not has_batchnorm(model):
         raise InputError(f"pruning method {method!r} scores BatchNorm scales, and this model has no BatchNorm layer")
@@ -148,11 +158,12 @@ def prune(
         dg = tp.DependencyGraph().build_dependency(work, example_inputs=x)
     ign = [m for layer in ignored for m in layer.modules()]
     plans, total0, total1 = [], 0, 0
+    wanted = dict(group_keep or {})
     t_score = time.perf_counter()
     for group in dg.get_all_groups(ignored_layers=ign, root_module_types=ROOT_TYPES):
         root, handler = group[0].dep.target.module, group[0].dep.handler
         n = len(group[0].idxs)
-        keep = keep_count(n, p)
+        keep = _group_width(n, p, wanted.pop(names.get(root), None), round_to, names.get(root))
         total0 += n
         if keep >= n:
             total1 += n
@@ -172,6 +183,8 @@ def prune(
         plans.append((root, handler, sorted(int(i) for i in drop)))
         total1 += keep
     t_score = time.perf_counter() - t_score
+    if wanted:
+        raise InputError(f"group_keep names no prunable group: {', '.join(sorted(wanted))}")
     for root, handler, idxs in plans:
         g = dg.get_pruning_group(root, handler, idxs)
         if callable(getattr(importance, "before_removal", None)):
@@ -200,6 +213,41 @@ def criterion_keep(importance, group, n: int, keep: int) -> int:
     return keep if not callable(fn) else max(keep, min(n, int(fn(group, n, keep))))
 
 
+def _group_width(n: int, p: float, wanted: int | None, round_to: int | None, name: str | None) -> int:
+    """Channels a group of ``n`` keeps: ``wanted`` if given, else the uniform rule; then rounded up
+    to a multiple of ``round_to`` (capped at ``n``)."""
+    if wanted is None:
+        keep = keep_count(n, p)
+    else:
+        if isinstance(wanted, bool) or not isinstance(wanted, int) or wanted < 1:
+            raise InputError(f"group_keep[{name!r}]: expected a channel count >= 1, got {wanted!r}")
+        keep = min(n, wanted)
+    if round_to is not None and round_to > 1:
+        keep = min(n, -(-keep // round_to) * round_to)
+    return keep
+
+
+def prunable_groups(model: nn.Module, example_inputs: torch.Tensor,
+                    ignored_layers: Sequence[nn.Module] = ()) -> dict[str, int]:
+    """The groups :func:`prune` prunes: root layer name -> channels, in dependency-graph order.
+
+    Example:
+        >>> import torch
+        >>> from qkernels.models import build_model
+        >>> prunable_groups(build_model("mlp", in_features=12, hidden=(8, 4)), torch.zeros(1, 12))
+        {'net.3': 4, 'net.1': 8}
+    """
+    model.eval()
+    x = example_inputs.to(_device(model))
+    names = {m: n for n, m in model.named_modules()}
+    ign = [m for layer in list(default_ignored_layers(model)) + list(ignored_layers) for m in layer.modules()]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Unwrapped parameters detected")
+        dg = tp.DependencyGraph().build_dependency(model, example_inputs=x)
+    return {names.get(g[0].dep.target.module, "?"): len(g[0].idxs)
+            for g in dg.get_all_groups(ignored_layers=ign, root_module_types=ROOT_TYPES)}
+
+
 def names_to_module(model: nn.Module, layer: nn.Module | str) -> nn.Module:
     """A layer of ``model`` given by its name (or as the module itself)."""
     if isinstance(layer, nn.Module):
@@ -212,5 +260,5 @@ def names_to_module(model: nn.Module, layer: nn.Module | str) -> nn.Module:
         raise InputError(f"ignored layer {layer!r}: no such module in the model") from None
 
 
-__all__ = ["prune", "check_sparsity", "keep_count", "count_macs_params", "classifier_layers", "default_ignored_layers",
+__all__ = ["prune", "prunable_groups", "check_sparsity", "keep_count", "count_macs_params", "classifier_layers", "default_ignored_layers",
            "ROOT_TYPES"]

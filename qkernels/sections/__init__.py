@@ -6,7 +6,7 @@ runner and the report pick it up from the registry.
 
 Example:
     >>> section_names()
-    ['metrics', 'quantum', 'bounds', 'pruning']
+    ['metrics', 'quantum', 'bounds', 'pruning', 'latency']
 """
 
 from __future__ import annotations
@@ -61,3 +61,4 @@ from . import metrics  # noqa: E402,F401  (registers the metrics section)
 from . import quantum  # noqa: E402,F401  (registers the quantum section)
 from . import bounds  # noqa: E402,F401  (registers the bounds section)
 from . import pruning  # noqa: E402,F401  (registers the pruning section)
+from . import latency  # noqa: E402,F401  (registers the latency section)

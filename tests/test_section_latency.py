@@ -1,0 +1,148 @@
+"""The latency section on a tiny profile: rows, CSV columns, report, figures, claim, resume, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from qkernels.cli import main
+from qkernels.pruning import sweep
+from qkernels.runner import run
+from qkernels.sections import SectionContext, get_section
+from qkernels.sections import latency as sec
+from qkernels.sections import latency_units as lu
+
+PRUNE = sweep.SweepConfig(
+    data="digits", data_options=(("n_calib", 64), ("n_test", 96), ("n_train", 128), ("size", 16)),
+    models=(sweep.ModelSetup("mlp", "mlp", (("hidden", (16,)),), sweep.TrainSetup(epochs=1, batch_size=64)),),
+    sparsities=(0.5,), replicates=1, bn_images=64, taylor_images=32, eval_batch=64)
+TINY = lu.LatencyConfig(
+    pruning=PRUNE,
+    models=(lu.LatencyModel("mlp", PRUNE.models[0], True),
+            lu.LatencyModel("r@16", sweep.ModelSetup("r", "resnet18_small", (("width", 0.0625),)), False, 16)),
+    sparsities=(0.5,), batch_sizes=(1, 8), warmup=1, min_repeat=3, max_repeat=3, budget_s=0.0, table_batch=8,
+    table_budget_s=0.0, match_tries=2)
+
+
+@pytest.fixture()
+def tiny(monkeypatch, tmp_path):
+    monkeypatch.setitem(sweep.PROFILES, "quick", PRUNE)
+    monkeypatch.setitem(lu.LATENCY_PROFILES, "quick", TINY)
+    monkeypatch.setenv("QK_CACHE_DIR", str(tmp_path / "cache"))
+    sweep.clear_memory_cache()
+    lu._TABLES.clear()
+    yield TINY
+    sweep.clear_memory_cache()
+    lu._TABLES.clear()
+
+
+def test_plan_units(tiny):
+    import torch
+
+    ctx = SectionContext(run=None, profile="quick", device=torch.device("cpu"), seed=0)
+    keys = [u.key for u in get_section("latency").plan(ctx)]
+    assert keys == ["dense:mlp:cpu", "table:mlp:cpu", "point:mlp:0.5:cpu", "dense:r@16:cpu", "table:r@16:cpu",
+                    "point:r@16:0.5:cpu"]
+
+
+def test_backends_include_cpu_next_to_an_accelerator():
+    import torch
+
+    assert lu.backends_for(SectionContext(None, "quick", torch.device("cpu"), 0)) == ["cpu"]
+    assert lu.backends_for(SectionContext(None, "quick", torch.device("cuda"), 0)) == ["cuda", "cpu"]
+
+
+def test_section_end_to_end_and_resume(tiny, tmp_path, monkeypatch):
+    out = run(sections="latency", out=tmp_path / "run", progress=False)
+    df = pd.read_csv(out / "latency.csv")
+    assert set(df.kind) == {"model", "reference", "cost"}
+    m = df[df.kind == "model"]
+    # dense rows at every batch, and l1 + hw-l1 at the sparsity, for both models
+    assert sorted(m.groupby(["model", "method"]).size().items()) == [
+        (("mlp", "dense"), 2), (("mlp", "hw-l1"), 2), (("mlp", "l1"), 2),
+        (("r@16", "dense"), 2), (("r@16", "hw-l1"), 2), (("r@16", "l1"), 2)]
+    assert (m.n == 3).all() and m.error.isna().all()
+    assert (m.p99_s >= m.median_s).all() and np.allclose(m.throughput, m.batch / m.median_s)
+    assert np.allclose(m.speedup, m.dense_median_s / m.median_s)
+    assert np.allclose(m.efficiency, m.speedup / m.mac_ratio)
+    uni = m[m.method == "l1"]
+    assert (uni.macs < uni.macs_dense).all() and np.allclose(uni.channel_sparsity, 0.5, atol=0.05)
+    assert m[m.model == "mlp"].accuracy.notna().all() and m[m.model == "r@16"].accuracy.isna().all()
+    hw = m[m.method == "hw-l1"]
+    keep = json.loads(hw.keep.iloc[0])
+    assert keep and all(isinstance(v, int) for v in keep.values())
+    assert 1 <= len(json.loads(hw.match_tries.iloc[0])) <= 2
+    cost = df[df.kind == "cost"]
+    assert {"group", "group_channels", "group_keep", "saving_s"} <= set(cost.columns) and (cost.saving_s >= 0).all()
+    assert (out / "figures" / "latency_speedup_cpu.png").is_file()
+    assert (out / "figures" / "latency_acc_vs_latency_mlp_cpu.png").is_file()
+    report = (out / "report.md").read_text()
+    assert "Latency of dense and pruned models" in report and "Speed goal on the CPU" in report
+    assert "Hardware-aware pruning gives real latency gains" in report
+
+    # resume: a lost point unit is redone alone; the cost table comes back from its part file
+    parts = out / ".parts" / "latency"
+    victim = next(p for p in parts.iterdir() if p.name.startswith("point") and "mlp" in p.name)
+    victim.unlink()
+    (out / "latency.csv").unlink()
+    lu._TABLES.clear()
+    calls = []
+    real = lu._table_unit
+    monkeypatch.setattr(lu, "_table_unit", lambda *a, **k: calls.append(a) or real(*a, **k))
+    run(sections="latency", out=out, resume=True, progress=False)
+    df2 = pd.read_csv(out / "latency.csv")
+    assert len(df2) == len(df) and calls == []
+
+
+def test_unavailable_backend_is_exit_2(capsys):
+    assert main(["run", "--sections", "latency", "--device", "npu", "--out", "/nonexistent/x"]) == 2
+    err = capsys.readouterr().err
+    assert "npu" in err and "Traceback" not in err
+
+
+def _frame(rows):
+    base = {"kind": "model", "weights": "trained", "backend": "cpu", "batch": 8, "error": ""}
+    return pd.DataFrame([{**base, **r} for r in rows])
+
+
+def test_goal_rows_and_verdict_from_synthetic_rows():
+    df = _frame([
+        {"model": "a", "method": "dense", "sparsity": 0.0, "median_s": 1.0, "accuracy": 0.9, "speedup": 1.0,
+         "mac_ratio": 1.0, "efficiency": 1.0, "threads": 1},
+        {"model": "a", "method": "l1", "sparsity": 0.5, "median_s": 0.5, "accuracy": 0.5, "speedup": 2.0,
+         "mac_ratio": 4.0, "efficiency": 0.5, "threads": 1},
+        {"model": "a", "method": "hw-l1", "sparsity": 0.5, "median_s": 0.5, "accuracy": 0.7, "speedup": 2.0,
+         "mac_ratio": 2.0, "efficiency": 1.0, "threads": 1},
+    ])
+    g = sec.goal_rows(df)
+    assert list(g.met) == [False] and g.efficiency.iloc[0] == 0.5
+    cmp = sec.compare_hardware(df)
+    assert cmp["Δ top-1 at equal latency"].iloc[0] == pytest.approx(0.2)
+    # uniform curve (0.5 s, 0.5) .. (1 s, 0.9): accuracy 0.7 is reached at 0.75 s
+    assert cmp["latency ratio at equal accuracy"].iloc[0] == pytest.approx(1.5)
+    verdict, text = sec.hardware_verdict(df)
+    assert verdict == "inconclusive" and "too few latency-matched points" in text and "2.00x" in text
+    # three models, each with a matched hardware-aware point
+    df = pd.concat([df.assign(model=k) for k in "abc"], ignore_index=True)
+    verdict, text = sec.hardware_verdict(df)
+    assert verdict == "supported" and "3 of 3 points" in text
+    off = df.copy()
+    off.loc[off.method == "hw-l1", "median_s"] = 0.6  # 20% slower: not latency-matched
+    assert sec.hardware_verdict(off)[0] == "inconclusive"
+    worse = df.copy()
+    worse.loc[worse.method == "hw-l1", "accuracy"] = 0.3
+    assert sec.hardware_verdict(worse)[0] == "refuted"
+    slow = df.copy()
+    slow.loc[slow.method == "l1", "speedup"] = 1.0
+    assert sec.hardware_verdict(slow)[0] == "refuted"
+    assert sec.hardware_verdict(df[df.method != "l1"])[0] == "not measured"
+
+
+def test_report_survives_an_empty_csv(tmp_path):
+    from qkernels.runfolder import RunFolder
+
+    blocks = get_section("latency").report(RunFolder(tmp_path), pd.DataFrame())
+    assert blocks and get_section("latency").claims(pd.DataFrame()) == []
