@@ -121,9 +121,19 @@ def spectrum_tensor(A: torch.Tensor, method: Method = "auto") -> torch.Tensor:
     if method not in ("auto", "svd", "gram"):
         raise InputError(f"method: expected 'auto', 'svd' or 'gram', got {method!r}")
     route = choose_method(A.shape[-2], A.shape[-1]) if method == "auto" else method
-    if route == "gram":
-        return _gram_spectrum(A)
-    return torch.linalg.svdvals(A)
+    fn = _gram_spectrum if route == "gram" else torch.linalg.svdvals
+    if A.numel() == 0:
+        return fn(A)
+    # scale each matrix by a power of two near its largest entry (exact), so that huge finite
+    # entries do not overflow (the Gram route squares them) and tiny ones do not underflow
+    peak = A.abs().amax(dim=(-2, -1), keepdim=True)
+    scale = torch.where(peak > 0, torch.exp2(torch.floor(torch.log2(peak))), torch.ones_like(peak))
+    s = fn(A / scale) * scale[..., 0]
+    if not bool(torch.isfinite(s).all()):
+        hint = "rescale it" if A.dtype == torch.float64 else "rescale it or use float64"
+        raise InputError(f"A: its singular values exceed the range of {A.dtype} (entries up to "
+                         f"{float(peak.max()):.3g}); {hint}")
+    return s
 
 
 def state(s: ArrayLike) -> Any:
