@@ -142,3 +142,16 @@ def test_flag_is_symmetric_and_changed_iff_intervals_are_disjoint(a, da, wa, b, 
     f = flag(a, a_lo, a_hi, "ci", b, b_lo, b_hi, "ci")
     assert f == flag(b, b_lo, b_hi, "ci", a, a_lo, a_hi, "ci")
     assert (f == "changed") == (b_lo > a_hi or b_hi < a_lo)
+
+
+def test_latency_metrics_one_row_per_timed_model():
+    from qkernels.sections.comparable import latency_metrics
+
+    df = pd.DataFrame({"kind": ["model", "model", "cost"], "model": ["m"] * 3, "backend": ["cpu"] * 3,
+                       "method": ["dense", "l1", "l1"], "sparsity": [0.0, 0.5, 0.5], "batch": [8, 8, 8],
+                       "median_s": [0.02, 0.01, 0.5], "speedup": [1.0, 2.0, None]})
+    out = latency_metrics(df)
+    assert out.metric.tolist() == ["latency median_s m cpu dense p=0 b=8", "latency median_s m cpu l1 p=0.5 b=8",
+                                   "speed-up m cpu l1 p=0.5 b=8"]
+    assert out.value.tolist() == [0.02, 0.01, 2.0] and set(out.noise) == {"none"}
+    assert latency_metrics(pd.DataFrame()).empty

@@ -123,5 +123,21 @@ def metrics_metrics(df: pd.DataFrame) -> pd.DataFrame:
     return _frame(rows)
 
 
+def latency_metrics(df: pd.DataFrame) -> pd.DataFrame:
+    """Median latency and speed-up per model × backend × method × sparsity × batch (one timing each:
+    no noise estimate; the report says so instead of flagging)."""
+    need = {"kind", "model", "backend", "method", "sparsity", "batch", "median_s"}
+    if df.empty or not need <= set(df.columns):
+        return _frame([])
+    rows = []
+    timed = df[(df.kind == "model") & df.median_s.notna()]
+    for _, r in timed.iterrows():
+        tag = f"{r.model} {r.backend} {r.method} p={float(r.sparsity):g} b={int(r.batch)}"
+        rows.append(_row(f"latency median_s {tag}", r.median_s))
+        if "speedup" in timed.columns and pd.notna(r.get("speedup")) and r.method != "dense":
+            rows.append(_row(f"speed-up {tag}", r.speedup))
+    return _frame(rows)
+
+
 __all__ = ["COMPARE_COLUMNS", "mean_interval", "pruning_metrics", "quantum_metrics", "bounds_metrics",
-           "metrics_metrics"]
+           "metrics_metrics", "latency_metrics"]

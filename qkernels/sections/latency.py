@@ -175,6 +175,11 @@ class LatencySection(Section):
                                                       "fine-tuning) against measured median latency"))
         return out
 
+    def compare_metrics(self, df: pd.DataFrame) -> pd.DataFrame:
+        from .comparable import latency_metrics
+
+        return latency_metrics(df)
+
     def claims(self, df: pd.DataFrame) -> list[Claim]:
         if df.empty or "kind" not in df.columns:
             return []
