@@ -74,7 +74,55 @@ BENCH_GOALS: tuple[BenchGoal, ...] = (
               ("bench_bounds_256",), (), {"pairs": 1000}),
 )
 
-_TARGET = {"ratio": "≤ {:g}× the reference", "speedup": "≥ {:g}× faster", "seconds": "≤ {:g} s"}
+
+
+@dataclass(frozen=True)
+class ExtraGoal:
+    """A speed goal that a benchmark computes itself and records in ``extra_info[key]`` (e.g. a ratio
+    of two models timed in alternating rounds). Every benchmark whose name starts with ``prefix``
+    is one case; ``at_least``/``at_most`` compares each case's value with ``target``."""
+
+    goal_id: str
+    description: str
+    prefix: str
+    key: str
+    kind: str  # "at_least" or "at_most"
+    target: float
+
+
+#: Goals measured inside the benchmarks (their ratios are in extra_info).
+EXTRA_GOALS: tuple[ExtraGoal, ...] = (
+    ExtraGoal("qmfrg_vs_l2", "one-shot qmfrg on standard ResNet-18 (224²), time vs L2 magnitude pruning",
+              "bench_qmfrg_within_3x_of_l2", "call_ratio", "at_most", 3.0),
+    ExtraGoal("latency_cpu_50", "CPU speed-up at 50% channel sparsity, batch ≥ 8, as a fraction of the MAC reduction",
+              "bench_speed_goal[", "efficiency", "at_least", 0.8),
+)
+
+_TARGET = {"ratio": "≤ {:g}× the reference", "speedup": "≥ {:g}× faster", "seconds": "≤ {:g} s",
+           "at_most": "≤ {:g}", "at_least": "≥ {:g}"}
+
+
+def extra_goal_rows(rows: list[dict], goals: tuple[ExtraGoal, ...] = EXTRA_GOALS) -> list[dict]:
+    """Each :class:`ExtraGoal` with cases present: the worst case's value, the range, met in k of n.
+
+    Example:
+        >>> r = [{"name": "bench_speed_goal[a]", "extra_info": {"efficiency": 0.9}},
+        ...      {"name": "bench_speed_goal[b]", "extra_info": {"efficiency": 0.7}}]
+        >>> extra_goal_rows(r)[0]["status"]
+        'missed in 1 of 2 cases (met in 1)'
+    """
+    out = []
+    for g in goals:
+        vals = [_num(r["extra_info"].get(g.key)) for r in rows if r["name"].startswith(g.prefix)]
+        vals = [v for v in vals if math.isfinite(v)]
+        if not vals:
+            continue
+        met = sum(v >= g.target if g.kind == "at_least" else v <= g.target for v in vals)
+        worst = min(vals) if g.kind == "at_least" else max(vals)
+        status = "met" if met == len(vals) else f"missed in {len(vals) - met} of {len(vals)} cases (met in {met})"
+        out.append({"goal": g.description, "target": _TARGET[g.kind].format(g.target), "value": worst,
+                    "range (quartiles)": f"cases: {min(vals):.4g} to {max(vals):.4g}", "status": status})
+    return out
 
 
 def load_bench_json(path: Path) -> tuple[dict | None, str | None]:
@@ -162,6 +210,7 @@ def goal_rows(rows: list[dict], goals: tuple[BenchGoal, ...] = BENCH_GOALS) -> p
             status += " (borderline: the quartile range crosses the target)"
         out.append({"goal": g.description, "target": _TARGET[g.kind].format(g.target), "value": v,
                     "range (quartiles)": f"{lo:.4g} to {hi:.4g}", "status": status})
+    out += extra_goal_rows(rows)
     return pd.DataFrame(out, columns=["goal", "target", "value", "range (quartiles)", "status"])
 
 
@@ -226,4 +275,5 @@ def _anchor(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "-" for c in text.lower())
 
 
-__all__ = ["BenchGoal", "BENCH_GOALS", "load_bench_json", "benchmark_row", "goal_rows", "machine_row", "benchmark_blocks"]
+__all__ = ["BenchGoal", "BENCH_GOALS", "ExtraGoal", "EXTRA_GOALS", "load_bench_json", "benchmark_row", "goal_rows",
+           "extra_goal_rows", "machine_row", "benchmark_blocks"]

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qkernels.benchjson import BENCH_GOALS, BenchGoal, benchmark_row, goal_rows, load_bench_json
+from qkernels.benchjson import (BENCH_GOALS, EXTRA_GOALS, BenchGoal, ExtraGoal, benchmark_row, extra_goal_rows,
+                                goal_rows, load_bench_json)
 from qkernels.cli import main
 from qkernels.report import build_report
 from qkernels.runfolder import RunFolder
@@ -89,13 +90,27 @@ def test_sample_bench_json_goals_from_the_medians():
     g = goal_rows(rows).set_index("goal")
     present = {b["name"] for b in data["benchmarks"]}
     expected = [x for x in BENCH_GOALS if set(x.ours + x.reference) <= present]
-    assert len(g) == len(expected) > 0
+    extra = [x for x in EXTRA_GOALS if any(n.startswith(x.prefix) for n in present)]
+    assert len(g) == len(expected) + len(extra) > 0
     med = {b["name"]: float(np.median(b["stats"]["data"])) for b in data["benchmarks"]}
     fs = next(x for x in BENCH_GOALS if x.goal_id == "fs_allpairs")
     if fs in expected:
         assert g.loc[fs.description, "value"] == pytest.approx(med[fs.ours[0]] / med[fs.reference[0]])
     for status in g.status:
         assert status.split()[0] in {"met", "missed", "not"}
+
+
+def test_extra_goals_count_cases_from_extra_info():
+    rows = [{"name": f"bench_speed_goal[{i}]", "extra_info": {"efficiency": e}} for i, e in enumerate([0.9, 0.79, 1.1])]
+    rows.append({"name": "bench_qmfrg_within_3x_of_l2", "extra_info": {"call_ratio": 1.96}})
+    rows.append({"name": "bench_other", "extra_info": {"efficiency": 0.1}})  # not a case of either goal
+    out = {r["goal"]: r for r in extra_goal_rows(rows)}
+    lat = out[next(g.description for g in EXTRA_GOALS if g.goal_id == "latency_cpu_50")]
+    assert lat["value"] == 0.79 and lat["status"] == "missed in 1 of 3 cases (met in 2)"
+    qm = out[next(g.description for g in EXTRA_GOALS if g.goal_id == "qmfrg_vs_l2")]
+    assert qm["value"] == 1.96 and qm["status"] == "met"
+    goal = ExtraGoal("x", "x", "b[", "t", "at_most", 1.0)
+    assert extra_goal_rows([{"name": "b[1]", "extra_info": {"t": "nan"}}], (goal,)) == []
 
 
 @pytest.mark.parametrize("content,why", [
