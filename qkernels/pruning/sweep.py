@@ -234,7 +234,9 @@ def torch_threads(n: int | None, device: torch.device | str = "cpu"):
         torch.set_num_threads(old)
 
 
-def _calib_batches(data: DataSplits, images: int, seed: int, batch: int = 256):
+def calib_batches(data: DataSplits, images: int, seed: int, batch: int = 256):
+    """A seeded random subset of ``images`` calibration images, and its batches (BN re-estimation,
+    Taylor scores); the pruning, latency and block sweeps share it so their models match."""
     g = torch.Generator().manual_seed(seed)
     sub = data.calib.subset(torch.randperm(len(data.calib), generator=g)[: min(images, len(data.calib))])
     return sub, list(sub.batches(batch))
@@ -280,10 +282,10 @@ def build_pruned(cfg: SweepConfig, setup: ModelSetup, method: str, sparsity: flo
     data = sweep_data(cfg)
     dense, _, _ = dense_model(cfg, setup, seed, device, progress)
     spec = get_method(method)
-    _, batches = _calib_batches(data, cfg.taylor_images, seed)
+    _, batches = calib_batches(data, cfg.taylor_images, seed)
     model, rec = prune(dense, method, sparsity, data.example_inputs().to(device),
                        calib=batches if spec.needs_data else None, seed=seed, **(options or {}))
-    bn_set, _ = _calib_batches(data, cfg.bn_images, seed + 1)
+    bn_set, _ = calib_batches(data, cfg.bn_images, seed + 1)
     t0 = time.perf_counter()
     rec["bn_images"] = recalibrate_bn(model, bn_set)
     rec["recal_time_s"] = time.perf_counter() - t0
@@ -367,7 +369,8 @@ def with_overrides(cfg: SweepConfig, **changes) -> SweepConfig:
     return replace(cfg, **changes)
 
 
-__all__ = ["TrainSetup", "ModelSetup", "SweepConfig", "PROFILES", "sweep_data", "dense_config", "dense_model",
+__all__ = ["TrainSetup", "ModelSetup", "SweepConfig", "PROFILES", "sweep_data", "calib_batches", "dense_config",
+           "dense_model",
            "dense_rows", "build_pruned", "prune_rows", "applicable", "with_overrides", "fit_arch_kwargs", "train_dense",
            "dense_cache_config",
            "clear_memory_cache", "torch_threads", "BASE_COLUMNS"]

@@ -20,7 +20,7 @@ import torch
 
 from ..ckcache import config_key
 from ..pruning.prune import count_macs_params
-from ..pruning.sweep import (BASE_COLUMNS, ModelSetup, SweepConfig, _calib_batches, dense_config, dense_model,
+from ..pruning.sweep import (BASE_COLUMNS, ModelSetup, SweepConfig, calib_batches, dense_config, dense_model,
                              sweep_data, torch_threads)
 from ..training import evaluate, recalibrate_bn
 from .blocks import block_graph, removable_blocks, skip_block
@@ -45,7 +45,7 @@ def block_rows(cfg: SweepConfig, setup: ModelSetup, replicate: int, seed: int, d
         g = block_graph(dense)
         x = data.example_inputs().to(device)
         macs0, params0 = count_macs_params(dense, x)
-        bn_set, _ = _calib_batches(data, cfg.bn_images, seed + 1)
+        bn_set, _ = calib_batches(data, cfg.bn_images, seed + 1)
         rows = []
         for k, name in enumerate(g["blocks"]):
             t0 = time.perf_counter()

@@ -41,7 +41,7 @@ from ..models import build_model
 from ..pruning.hardware import (CostTable, allocate, group_importance, match_latency, measure_cost_table,
                                 uniform_keep)
 from ..pruning.prune import count_macs_params, prunable_groups, prune
-from ..pruning.sweep import (PROFILES as PRUNING_PROFILES, ModelSetup, SweepConfig, _calib_batches, arch_kwargs,
+from ..pruning.sweep import (PROFILES as PRUNING_PROFILES, ModelSetup, SweepConfig, calib_batches, arch_kwargs,
                              build_pruned, dense_model, sweep_data, torch_threads)
 from ..training import evaluate, recalibrate_bn
 from .base import SectionContext
@@ -298,7 +298,7 @@ def _point_unit(ctx: SectionContext, cfg: LatencyConfig, lm: LatencyModel, spars
         keep, hw_info = match_latency(table, imp, ref, measure, start_saving_s=start, max_iter=cfg.match_tries)
     hw, _ = prune(dense, UNIFORM, sparsity, example, group_keep=keep)
     if lm.trained:
-        bn_set, _ = _calib_batches(sweep_data(cfg.pruning), cfg.pruning.bn_images, seed + 1)
+        bn_set, _ = calib_batches(sweep_data(cfg.pruning), cfg.pruning.bn_images, seed + 1)
         recalibrate_bn(hw, bn_set)
     timed = measure_interleaved({k: _on(backend, m) for k, m in (("dense", dense), ("uni", uni), ("hw", hw))}, shape, rounds=cfg.rounds, device=backend,
                                 batch_sizes=cfg.batch_sizes, warmup=cfg.warmup, min_repeat=cfg.min_repeat,
