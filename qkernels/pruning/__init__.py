@@ -13,7 +13,6 @@ from __future__ import annotations
 from .registry import Method, PruneContext, get_method, method_names, methods, register_method, unregister_method
 from . import criteria  # noqa: F401  (registers the baseline criteria)
 from ..qmfrg import importance as _qmfrg  # noqa: F401,E402  (registers the QM-FRG criteria)
-from .prune import check_sparsity, count_macs_params, keep_count, prune
 from .prune import check_sparsity, count_macs_params, keep_count, prunable_groups, prune
 from .hardware import hardware_aware_prune
 from .serialize import channel_counts, load_pruned, save_pruned, shrink_to
