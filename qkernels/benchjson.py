@@ -32,7 +32,9 @@ import pandas as pd
 
 from .atomic import atomic_write_csv
 from .report_blocks import Block, Heading, Paragraph, Table
+from .errors import InputError
 from .runfolder import RunFolder
+from .safeio import check_size
 
 
 @dataclass(frozen=True)
@@ -128,8 +130,12 @@ def extra_goal_rows(rows: list[dict], goals: tuple[ExtraGoal, ...] = EXTRA_GOALS
 def load_bench_json(path: Path) -> tuple[dict | None, str | None]:
     """``(data, None)`` for a usable pytest-benchmark JSON file, ``(None, why)`` otherwise."""
     try:
+        check_size(path)  # refuses files over the result-size limit before reading them
+    except InputError as exc:
+        return None, f"{Path(path).name}: {exc}"
+    try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         return None, f"{Path(path).name} is not readable JSON ({type(exc).__name__}: {exc})"
     if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
         return None, f"{Path(path).name} is not a pytest-benchmark JSON file (no 'benchmarks' list)"

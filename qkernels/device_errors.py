@@ -20,12 +20,15 @@ DEVICE_MESSAGES = ("out of memory", "cuda error", "cublas_status", "cudnn_status
                    "mps backend out of memory", "device-side assert")
 
 
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` says a device (or the host) ran out of memory."""
+    oom = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+    return isinstance(exc, oom) or (isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
+
+
 def is_device_error(exc: BaseException) -> bool:
     """Whether ``exc`` came from the accelerator (out of memory or a device runtime error)."""
-    oom = getattr(torch, "OutOfMemoryError", None)
-    if oom is not None and isinstance(exc, oom):
-        return True
-    if isinstance(exc, torch.cuda.OutOfMemoryError):
+    if is_out_of_memory(exc):
         return True
     if isinstance(exc, RuntimeError):
         msg = str(exc).lower()
@@ -39,4 +42,4 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}"[:300]
 
 
-__all__ = ["is_device_error", "describe", "DEVICE_MESSAGES"]
+__all__ = ["is_device_error", "is_out_of_memory", "describe", "DEVICE_MESSAGES"]

@@ -320,8 +320,8 @@ def pairwise_w2_cumulative(
     """
     A, B, kind = _state_matrices(Psi_a, Psi_b)
     symmetric = Psi_b is None
-    VA = sum(_profile_hilo(A))
-    VB = VA if symmetric else sum(_profile_hilo(B))
+    VA = torch.add(*_profile_hilo(A))  # the CDF values hi + lo
+    VB = VA if symmetric else torch.add(*_profile_hilo(B))
     na, nb, n = VA.shape[0], VB.shape[0], VA.shape[1]
     if symmetric:  # one side: own == other (ties broken by the flattened index)
         own, _ = _local_ranks(VA.reshape(-1), VA.numel())

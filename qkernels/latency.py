@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from .backends import resolve_device
+from .device_errors import is_out_of_memory
 from .errors import InputError
 from .timing import TimingResult, synchronize, time_callable
 
@@ -98,11 +99,6 @@ class _MemoryPeak:
             self.peak, self.kind = -1, "unavailable"
         else:
             self.peak = _peak_rss_bytes() - self.start
-
-
-def _is_oom(exc: BaseException) -> bool:
-    oom = getattr(torch, "OutOfMemoryError", ())
-    return isinstance(exc, oom) or (isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
 
 
 def _check_positive_int(name: str, v: object, minimum: int = 1) -> int:
@@ -180,7 +176,7 @@ def measure_latency(
                     row["times"] = res.times
                 del x
             except Exception as exc:  # noqa: BLE001 - one failing row must not stop the sweep
-                if not _is_oom(exc):
+                if not is_out_of_memory(exc):
                     raise
                 row.update({"n": 0, "error": f"out of memory: {str(exc).splitlines()[0][:200]}"})
                 _empty_cache(dev)

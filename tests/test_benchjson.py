@@ -165,3 +165,11 @@ def test_cli_bench_json(tmp_path, capsys):
     capsys.readouterr()
     assert main(["report", str(run), "--bench-json", str(tmp_path / "absent.json")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_bench_json_over_the_size_limit_is_named_not_read(tmp_path, monkeypatch):
+    p = tmp_path / "big.json"
+    p.write_text(json.dumps({"benchmarks": [], "pad": "x" * 5000}))
+    monkeypatch.setenv("QK_MAX_RESULT_BYTES", "1000")
+    data, why = load_bench_json(p)
+    assert data is None and "limit" in why and why.startswith("big.json")

@@ -138,7 +138,7 @@ class LatencySection(Section):
                                Table(t, "Achieved speed-up (dense median / pruned median) at each batch size; "
                                         "mac_ratio is the ideal speed-up")]
         for backend, g in ok.groupby("backend"):
-            path = run.figures / f"latency_speedup_{_safe(backend)}.png"
+            path = run.figure(f"latency_speedup_{_safe(backend)}.png")
             _speedup_figure(g, f"{backend}: achieved vs ideal speed-up", path)
             blocks.append(Figure(f"figures/{path.name}", f"{backend}: achieved speed-up against the MAC ratio, per "
                                                          "batch size (solid: ideal; dashed: 0.8 × ideal, the goal)"))
@@ -169,7 +169,7 @@ class LatencySection(Section):
             "curve's range.")))
         m = df[(df.kind.isin(["model"])) & (df.batch == batch) & (df.weights == "trained")]
         for (model, backend), g in m.groupby(["model", "backend"]):
-            path = run.figures / f"latency_acc_vs_latency_{_safe(model)}_{_safe(backend)}.png"
+            path = run.figure(f"latency_acc_vs_latency_{_safe(model)}_{_safe(backend)}.png")
             _accuracy_figure(g, f"{model} on {backend}: top-1 against latency (batch {batch})", path)
             out.append(Figure(f"figures/{path.name}", f"{model} on {backend}: accuracy (BN re-estimated, no "
                                                       "fine-tuning) against measured median latency"))

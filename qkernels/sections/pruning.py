@@ -176,7 +176,7 @@ class PruningSection(Section):
         for model, g in bl.groupby("model", sort=False):
             d = dense[dense.model == model].set_index("replicate").accuracy
             drop = d.reindex(g.replicate).to_numpy() - g.accuracy.to_numpy()
-            path = run.figures / f"pruning_blocks_{_safe(model)}.png"
+            path = run.figure(f"pruning_blocks_{_safe(model)}.png")
             plots.scatter(g.block_distance.to_numpy(), drop, "d_FS to the nearest other block",
                           "top-1 lost by removing the block", f"{model}: block distance against removal cost", path,
                           groups=list(g.block))
@@ -225,7 +225,7 @@ class PruningSection(Section):
                     x = g.groupby("sparsity")[xcol].mean().reindex(s.sparsity).to_numpy()
                     curves[meth] = (x, s["mean"].to_numpy(), s["lo"].to_numpy(), s["hi"].to_numpy())
                 panels.append(("one-shot + BN re-estimation" if stage == "oneshot" else "fine-tuned", curves))
-            path = run.figures / f"pruning_acc_vs_{fname}_{_safe(model)}.png"
+            path = run.figure(f"pruning_acc_vs_{fname}_{_safe(model)}.png")
             plots.curves_with_bands(panels, xlabel, "top-1 accuracy", f"{model}: {cap}", path, reference=ref,
                                     invert_x=(xcol == "macs_frac"), palette=list(registered_methods()))
             out.append(Figure(f"figures/{path.name}", f"{model}: {cap} (mean and 95% CI band over replicates; dashed: "
