@@ -11,14 +11,14 @@ import os
 
 # Vendor plug-ins (torch_npu, torch_mlu) auto-load through torch's "torch.backends" entry point on
 # ``import torch`` and raise (or exit) when their runtime is missing: keep them off, as
-# qkernels/__init__ does; qkernels.backends probes them in a subprocess and imports them itself.
+# qkernels/__init__ does; qkernels.hw.backends probes them in a subprocess and imports them itself.
 os.environ.setdefault("TORCH_DEVICE_BACKEND_AUTOLOAD", "0")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from qkernels.backends import resolve_device
-from qkernels.errors import InputError
+from qkernels.hw.backends import resolve_device
+from qkernels.core.errors import InputError
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from qkernels.bounds import TRUE_BOUNDS, SearchConfig, check_bounds_batch
-from qkernels.scenarios import generate
+from qkernels.bounds.check import TRUE_BOUNDS, SearchConfig, check_bounds_batch
+from qkernels.bounds.scenarios import generate
 
 
 @pytest.mark.benchmark(group="bounds")

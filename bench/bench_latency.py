@@ -7,9 +7,9 @@ As a benchmark (``pytest bench/bench_latency.py --benchmark-json=FILE``, or ``to
 
 * ``bench_forward``: the forward pass of the half-width small-stem ResNet-18 on 32 x 32 inputs and
   of the MLP, dense and pruned at 50%, at batch 1, 8 and 32 (extra_info: MACs, threads); use
-  ``--benchmark-timer=qkernels.timing.sync_timer`` on accelerators (tox does);
+  ``--benchmark-timer=qkernels.hw.timing.sync_timer`` on accelerators (tox does);
 * ``bench_speed_goal``: per model x batch (8, 32) x threads (1, and every core), dense and
-  pruned timed in alternating rounds (:func:`qkernels.latency.measure_interleaved`); extra_info
+  pruned timed in alternating rounds (:func:`qkernels.hw.latency.measure_interleaved`); extra_info
   carries the speed-up, the MAC ratio, their ratio (efficiency) and whether the goal is met. The
   goal is reported, never asserted: wall-clock assertions fail on busy machines.
 
@@ -25,8 +25,8 @@ import os
 import pytest
 import torch
 
-from qkernels.latency import measure_interleaved, num_threads
-from qkernels.models import build_model
+from qkernels.hw.latency import measure_interleaved, num_threads
+from qkernels.nn.models import build_model
 from qkernels.pruning import count_macs_params, prune
 
 GOAL_SPARSITY, GOAL_EFFICIENCY = 0.5, 0.8

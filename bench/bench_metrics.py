@@ -1,8 +1,8 @@
-"""pytest-benchmark suites for the exact metrics and their speed goals (qkernels.speedgoals).
+"""pytest-benchmark suites for the exact metrics and their speed goals (qkernels.suite.speed.goals).
 
 Run them as benchmarks:  pytest bench --benchmark-json=bench.json
 In CI they run once each as plain tests (--benchmark-disable) and still check their results.
-On an accelerator pass --benchmark-timer=qkernels.timing.sync_timer and set QK_DEVICE.
+On an accelerator pass --benchmark-timer=qkernels.hw.timing.sync_timer and set QK_DEVICE.
 Ratios (ours vs torch.mm, vs the POT loops) come from the medians of the groups below; the POT
 loops time a sample of pairs (extra_info has the sample size and the number of all pairs).
 """
@@ -15,9 +15,9 @@ import pytest
 import torch
 
 from qkernels import extract_operators, operator_spectra, pairwise_fs, pairwise_w2_cumulative, spectrum
-from qkernels.models import build_model
-from qkernels.speedgoals import pot_inputs, random_states, sample_pairs
-from qkernels.timing import synchronize
+from qkernels.nn.models import build_model
+from qkernels.suite.speed.goals import pot_inputs, random_states, sample_pairs
+from qkernels.hw.timing import synchronize
 
 FS_N, FS_D = 4096, 64
 W2_N, W2_D = 256, 512

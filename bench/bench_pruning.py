@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from qkernels.models import build_model
+from qkernels.nn.models import build_model
 from qkernels.pruning import method_names, prune
 
 
@@ -44,12 +44,12 @@ def bench_prune_resnet18(benchmark, method):
 def bench_qmfrg_within_3x_of_l2(benchmark):
     """Speed goal (issue: QM-FRG): one-shot qmfrg on ResNet-18, 224 x 224, at most 3x L2 magnitude.
 
-    Both criteria are timed in this process, alternating (qkernels.qmfrg.speed); the ratio of the
+    Both criteria are timed in this process, alternating (qkernels.suite.speed.qmfrg); the ratio of the
     whole prune() calls is the goal, the ratio of prune_time_s (without the model copy and the MAC
     counts) is reported beside it. In CI (--benchmark-disable) a 1/8-width model runs once and the
     ratio is recorded, not checked: timings of a tiny model on a shared runner say nothing.
     """
-    from qkernels.qmfrg.speed import GOALS, measure_qmfrg_vs_l2
+    from qkernels.suite.speed.qmfrg import GOALS, measure_qmfrg_vs_l2
 
     full = not benchmark.disabled
     kw = {} if full else {"arch": "resnet18_small", "image": 16, "width": 0.125, "rounds": 1}

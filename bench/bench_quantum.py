@@ -1,4 +1,4 @@
-"""pytest-benchmark suites for the quantum-kernel engine (qkernels.quantum.speed has the goals).
+"""pytest-benchmark suites for the quantum-kernel engine (qkernels.suite.speed.quantum has the goals).
 
 Run them as benchmarks:  pytest bench/bench_quantum.py --benchmark-json=bench_quantum.json
 In CI (--benchmark-disable) each runs once on a small workload and still checks its values.
@@ -22,7 +22,7 @@ import pytest
 from qkernels.quantum import QuantumKernel
 from qkernels.quantum.encoding import exact_fidelity
 from qkernels.quantum.engine import thread_limit
-from qkernels.quantum.speed import ENTRY_QUBITS, workload
+from qkernels.suite.speed.quantum import ENTRY_QUBITS, workload
 
 DEVICE = "default.qubit"
 

@@ -21,11 +21,18 @@ _os.environ.setdefault("TORCH_DEVICE_BACKEND_AUTOLOAD", "0")
 
 __version__ = "0.1.0"
 
-from .activations import ACTIVATIONS, get_activation  # noqa: E402
-from .backends import Backend, available_backends, resolve_device  # noqa: E402
-from .bounds import ALL_BOUNDS, FALSE_BOUNDS, TRUE_BOUNDS, check_bounds, check_bounds_batch, witness_gap  # noqa: E402
-from .checkpoints import load_state_dict  # noqa: E402
-from .distances import (  # noqa: E402
+from qkernels.bounds.activations import ACTIVATIONS, get_activation  # noqa: E402
+from qkernels.hw.backends import Backend, available_backends, resolve_device  # noqa: E402
+from qkernels.bounds.check import (
+    ALL_BOUNDS,
+    FALSE_BOUNDS,
+    TRUE_BOUNDS,
+    check_bounds,
+    check_bounds_batch,
+    witness_gap,
+)  # noqa: E402
+from qkernels.nn.checkpoints import load_state_dict  # noqa: E402
+from qkernels.geometry.distances import (
     cumulative_profile,
     fs_distance,
     pairwise_fs,
@@ -34,11 +41,17 @@ from .distances import (  # noqa: E402
     w2_cumulative,
     w2_empirical,
 )
-from .errors import InputError  # noqa: E402
-from .models import build_model, load_model, model_names  # noqa: E402
-from .operators import Operator, OperatorList, SkippedModule, extract_operators, operators_from_state_dict  # noqa: E402
-from .pairs import distance_table  # noqa: E402
-from .quantum import (  # noqa: E402
+from qkernels.core.errors import InputError  # noqa: E402
+from qkernels.nn.models import build_model, load_model, model_names  # noqa: E402
+from qkernels.geometry.operators import (
+    Operator,
+    OperatorList,
+    SkippedModule,
+    extract_operators,
+    operators_from_state_dict,
+)  # noqa: E402
+from qkernels.geometry.tables import distance_table  # noqa: E402
+from qkernels.quantum import (
     FSEstimate,
     KernelEstimate,
     Noise,
@@ -55,18 +68,11 @@ from .quantum import (  # noqa: E402
     proportion_interval,
     quantum_devices,
 )
-from .spectral import augmented, operator_spectra, spectrum, state  # noqa: E402
-from .timing import synchronize, time_callable  # noqa: E402
-from .data import DataSplits, ImageSet, cifar10, digits, image_folder, load_data  # noqa: E402
-from .training import evaluate, recalibrate_bn, train  # noqa: E402
-from .pruning import (  # noqa: E402
-    get_method,
-    load_pruned,
-    method_names,
-    prune,
-    register_method,
-    save_pruned,
-)
+from qkernels.geometry.spectral import augmented, operator_spectra, spectrum, state  # noqa: E402
+from qkernels.hw.timing import synchronize, time_callable  # noqa: E402
+from qkernels.nn.data import DataSplits, ImageSet, cifar10, digits, image_folder, load_data  # noqa: E402
+from qkernels.nn.training import evaluate, recalibrate_bn, train  # noqa: E402
+from qkernels.pruning import get_method, load_pruned, method_names, prune, register_method, save_pruned
 
 __all__ = [
     "__version__",

@@ -1,5 +1,5 @@
 """``python -m qkernels``: the same as the ``qkernels`` command."""
 
-from .cli import console_main
+from qkernels.suite.cli import console_main
 
 console_main()

@@ -1,4 +1,4 @@
-"""Tests of qkernels.activations: the functions and their Lipschitz constants L = sup |σ'|.
+"""Tests of qkernels.bounds.activations: the functions and their Lipschitz constants L = sup |σ'|.
 
 References: NumPy/SciPy closed forms of σ (scipy.special.ndtr for the Gaussian CDF of the exact
 GELU), sup |σ'| estimated on a fine grid by central finite differences of those NumPy forms and
@@ -14,8 +14,8 @@ import pytest
 import torch
 from scipy import optimize, special
 
-from qkernels.activations import ACTIVATIONS, get_activation
-from qkernels.errors import InputError
+from qkernels.bounds.activations import ACTIVATIONS, get_activation
+from qkernels.core.errors import InputError
 
 NAMES = ["identity", "relu", "tanh", "sigmoid", "gelu"]
 

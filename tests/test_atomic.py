@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from qkernels import atomic
-from qkernels.atomic import atomic_write_bytes, atomic_write_csv, atomic_write_json, atomic_write_text
+from qkernels.core import atomic
+from qkernels.core.atomic import atomic_write_bytes, atomic_write_csv, atomic_write_json, atomic_write_text
 
 
 def _names(folder: Path) -> list[str]:

@@ -12,11 +12,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qkernels.benchjson import (BENCH_GOALS, EXTRA_GOALS, BenchGoal, ExtraGoal, benchmark_row, extra_goal_rows,
-                                goal_rows, load_bench_json)
-from qkernels.cli import main
-from qkernels.report import build_report
-from qkernels.runfolder import RunFolder
+from qkernels.suite.report.bench import (
+    BENCH_GOALS,
+    EXTRA_GOALS,
+    BenchGoal,
+    ExtraGoal,
+    benchmark_row,
+    extra_goal_rows,
+    goal_rows,
+    load_bench_json,
+)
+from qkernels.suite.cli import main
+from qkernels.suite.report.build import build_report
+from qkernels.suite.runfolder import RunFolder
 
 SAMPLE = Path(__file__).resolve().parents[1] / "reports" / "sample" / "bench.json"
 

@@ -1,4 +1,4 @@
-"""Tests of the Theorem-2.1 bound checker qkernels.bounds against the statements of theory.md.
+"""Tests of the Theorem-2.1 bound checker qkernels.bounds.check against the statements of theory.md.
 
 Independent references: NumPy SVDs of the augmented matrices for every spectral and parameter
 quantity, POT (``ot.wasserstein_1d``) and SciPy (``wasserstein_distance``) for the cumulative
@@ -17,7 +17,7 @@ import torch
 from scipy import optimize, special, stats
 from torch import nn
 
-from qkernels.bounds import (
+from qkernels.bounds.check import (
     ALL_BOUNDS,
     FALSE_BOUNDS,
     TRUE_BOUNDS,
@@ -26,7 +26,7 @@ from qkernels.bounds import (
     check_bounds_batch,
     witness_gap,
 )
-from qkernels.errors import InputError
+from qkernels.core.errors import InputError
 
 ACTS = ["identity", "relu", "tanh", "sigmoid", "gelu"]
 RADII = [0.5, 2.0, 10.0]
@@ -82,6 +82,9 @@ def ref_quantities(Wi, bi, Wj, bj) -> dict:
         "dW_op": np.linalg.norm(Wi - Wj, 2), "db_norm": np.linalg.norm(bi - bj),
         "dA_op": np.linalg.norm(Ai - Aj, 2), "dA_F": np.linalg.norm(Ai - Aj),
         "A_ij": min(np.linalg.norm(Ui @ np.diag(sj) @ Vti - Aj, 2), np.linalg.norm(Uj @ np.diag(si) @ Vtj - Ai, 2)),
+        # repeated singular values (zero padding, symmetric pairs) leave the singular frames, and so
+        # A_ij, defined only up to a rotation inside each repeated block
+        "frames_unique": min(np.min(np.abs(np.diff(si))), np.min(np.abs(np.diff(sj)))) > 1e-6 * max(si[0], sj[0]),
     }
 
 
@@ -440,6 +443,10 @@ def test_record_quantities_match_numpy(generated, padded):
         scale = max(q["a_i"], q["a_j"])
         assert r["N"] == q["N"]
         for k in keys:
+            if k == "A_ij" and not q["frames_unique"]:
+                # any valid frame gives a true decomposition: ‖ΔÂ‖_op ≤ ‖sᵢ − sⱼ‖_∞ + A_ij
+                assert q["dA_op"] <= q["sdiff_inf"] + r[k] + 1e-9 * scale, k
+                continue
             tol = 1e-9 * scale if k not in ("chord", "d_fs", "w2_emp_psi", "w1_cum") else 1e-9
             assert r[k] == pytest.approx(q[k], rel=1e-8, abs=tol), k
         assert r["w2_cum"] ** 2 == pytest.approx(q["w2_cum_sq"], rel=1e-8, abs=1e-12)
@@ -690,8 +697,8 @@ def test_seed_controls_the_samples():
 
 def test_boolean_radius_is_refused():
     import torch
-    from qkernels.bounds import check_bounds
-    from qkernels.errors import InputError
+    from qkernels.bounds.check import check_bounds
+    from qkernels.core.errors import InputError
 
     W = torch.eye(3, dtype=torch.float64)
     with pytest.raises(InputError, match="R"):
@@ -701,8 +708,8 @@ def test_boolean_radius_is_refused():
 @pytest.mark.parametrize("act", ACTS)
 def test_ascent_direction_is_the_autograd_gradient(act):
     """The analytic ascent direction equals autograd's gradient of the gap times the gap."""
-    from qkernels.activations import get_activation
-    from qkernels.bounds import _gap, _stacked
+    from qkernels.bounds.activations import get_activation
+    from qkernels.bounds.check import _gap, _stacked
 
     g = torch.Generator().manual_seed(3)
     Wi, Wj = torch.randn(2, 7, 5, dtype=torch.float64, generator=g), torch.randn(2, 7, 5, dtype=torch.float64, generator=g)

@@ -1,4 +1,4 @@
-"""Tests of qkernels.checkpoints.load_state_dict: round trips, wrappers, and refusals."""
+"""Tests of qkernels.nn.checkpoints.load_state_dict: round trips, wrappers, and refusals."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from qkernels.checkpoints import load_state_dict
-from qkernels.errors import InputError
+from qkernels.nn.checkpoints import load_state_dict
+from qkernels.core.errors import InputError
 
 
 def sample_state() -> dict[str, torch.Tensor]:

@@ -15,8 +15,8 @@ import pytest
 import torch
 from torch import nn
 
-from qkernels.cli import main
-from qkernels.models import build_model
+from qkernels.suite.cli import main
+from qkernels.nn.models import build_model
 
 ENV = dict(os.environ)
 
@@ -311,7 +311,7 @@ def test_errors_in_a_real_process(bad_files):
 
 
 def test_internal_failure_exits_1_with_traceback(monkeypatch, capsys):
-    from qkernels import backends
+    from qkernels.hw import backends
 
     def broken(*a, **k):
         raise ZeroDivisionError("a bug")

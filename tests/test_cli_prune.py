@@ -6,10 +6,10 @@ import pytest
 import torch
 from PIL import Image
 
-from qkernels.cli import main
-from qkernels.models import build_model
+from qkernels.suite.cli import main
+from qkernels.nn.models import build_model
 from qkernels.pruning import load_pruned
-from qkernels.pruning import sweep
+from qkernels.suite.sweeps import pruning as sweep
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from qkernels.data import digits, load_data
-from qkernels.data.digits import split_sources
-from qkernels.errors import InputError
-from qkernels.pruning.sweep import PROFILES
+from qkernels.nn.data import digits, load_data
+from qkernels.nn.data.digits import split_sources
+from qkernels.core.errors import InputError
+from qkernels.suite.sweeps.pruning import PROFILES
 
 SMALL = dict(n_train=120, n_test=60, n_calib=30, size=16)
 
@@ -24,7 +24,7 @@ def test_deterministic_from_the_seed():
 
 
 def test_regenerated_without_the_memory_cache_is_identical():
-    from qkernels.data.digits import _digits_cached
+    from qkernels.nn.data.digits import _digits_cached
 
     a = digits(seed=5, **SMALL)
     _digits_cached.cache_clear()

@@ -1,4 +1,4 @@
-"""Tests of qkernels.distances against independent references.
+"""Tests of qkernels.geometry.distances against independent references.
 
 References: NumPy closed forms, mpmath at 50 digits (Fubini–Study near 0), and POT
 (``ot.emd2_1d``, ``ot.wasserstein_1d``, ``ot.emd2``) for the Wasserstein distances.
@@ -16,7 +16,7 @@ import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from qkernels.distances import (
+from qkernels.geometry.distances import (
     UNIT_TOL,
     check_states,
     cumulative_profile,
@@ -27,7 +27,7 @@ from qkernels.distances import (
     w2_cumulative,
     w2_empirical,
 )
-from qkernels.errors import InputError
+from qkernels.core.errors import InputError
 
 HYP = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -627,7 +627,7 @@ def test_property_near_duplicates(pair):
 
 def test_pairwise_fs_row_first_search_finds_every_near_duplicate():
     """Near-duplicates off the diagonal (and the diagonal) are refined exactly as one pair at a time."""
-    from qkernels.distances import _near_one
+    from qkernels.geometry.distances import _near_one
 
     g = torch.Generator().manual_seed(5)
     base = torch.randn(6, 9, dtype=torch.float64, generator=g).abs()

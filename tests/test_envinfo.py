@@ -15,7 +15,7 @@ import pytest
 import scipy
 import torch
 
-from qkernels.envinfo import TRACKED_PACKAGES, collect_env, git_commit, package_versions, utc_now
+from qkernels.suite.envinfo import TRACKED_PACKAGES, collect_env, git_commit, package_versions, utc_now
 
 REQUIRED = {"packages", "python", "os", "cpu", "logical_cores", "torch_threads", "device", "devices", "seeds",
             "profile", "git", "argv", "env_vars", "torch_flags"}
@@ -40,7 +40,7 @@ def test_package_versions_match_the_imported_modules():
 
 
 def test_package_versions_none_for_absent(monkeypatch):
-    from qkernels import envinfo
+    from qkernels.suite import envinfo
 
     monkeypatch.setattr(envinfo, "TRACKED_PACKAGES", ("numpy", "surely-not-installed-qk-xyz"))
     assert package_versions() == {"numpy": numpy.__version__, "surely-not-installed-qk-xyz": None}
@@ -108,7 +108,7 @@ def test_git_commit_in_a_fresh_repo(tmp_path):
 
 
 def test_git_missing_binary(monkeypatch, tmp_path):
-    from qkernels import envinfo
+    from qkernels.suite import envinfo
 
     def no_git(*a, **k):
         raise FileNotFoundError("git")

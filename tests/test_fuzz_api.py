@@ -21,10 +21,10 @@ from hypothesis.extra import numpy as hnp
 
 import qkernels
 from qkernels import InputError
-from qkernels.cli import main
-from qkernels.runfolder import RunFolder
-from qkernels.sections import parse_sections
-from qkernels.safeio import read_csv_limited, read_json_limited
+from qkernels.suite.cli import main
+from qkernels.suite.runfolder import RunFolder
+from qkernels.suite.sections import parse_sections
+from qkernels.core.safeio import read_csv_limited, read_json_limited
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                          HealthCheck.too_slow])

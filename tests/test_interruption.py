@@ -32,10 +32,10 @@ SCRIPT = f"""
 import sys
 sys.path.insert(0, {str(TESTS)!r})
 from test_runner import TINY, _tiny_fs, _tiny_w2, _tiny_spectra
-from qkernels.sections import metrics as M
+from qkernels.suite.sections import metrics as M
 M.PROFILES["quick"] = dict(TINY)
 M.measure_fs_allpairs, M.measure_w2cum_allpairs, M.measure_spectra_resnet18 = _tiny_fs, _tiny_w2, _tiny_spectra
-from qkernels.cli import main
+from qkernels.suite.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 

@@ -1,4 +1,4 @@
-"""Tests of the latency harness qkernels.latency (CPU here; accelerators via QK_DEVICE)."""
+"""Tests of the latency harness qkernels.hw.latency (CPU here; accelerators via QK_DEVICE)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from qkernels import latency
-from qkernels.errors import InputError
-from qkernels.latency import backend_flags, measure_latency, num_threads
+from qkernels.hw import latency
+from qkernels.core.errors import InputError
+from qkernels.hw.latency import backend_flags, measure_latency, num_threads
 
 FAST = dict(warmup=1, min_repeat=3, max_repeat=3, budget_s=0.0)
 
@@ -84,7 +84,7 @@ def test_repeat_count_fills_the_budget_within_bounds(monkeypatch):
 
 
 def _fake_time_callable(clock):
-    from qkernels.timing import TimingResult
+    from qkernels.hw.timing import TimingResult
 
     def fake(fn, *, device=None, repeat=5, warmup=1):
         for _ in range(warmup):

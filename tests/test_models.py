@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from qkernels.errors import InputError
-from qkernels.models import MODELS, build_model, load_into, load_model, model_names, resnet18
-from qkernels.models.small import ViTTiny, mlp
+from qkernels.core.errors import InputError
+from qkernels.nn.models import MODELS, build_model, load_into, load_model, model_names, resnet18
+from qkernels.nn.models.small import ViTTiny, mlp
 
 # torchvision.models.resnet18(): sum(p.numel() for p in m.parameters())
 TORCHVISION_RESNET18_PARAMS = 11_689_512

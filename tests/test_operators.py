@@ -1,4 +1,4 @@
-"""Tests of qkernels.operators: which modules become operators, and how they are reshaped.
+"""Tests of qkernels.geometry.operators: which modules become operators, and how they are reshaped.
 
 The reshapes are checked against what the modules compute: a convolution applied to an input
 of exactly the kernel's size is one patch, so its output must equal W @ patch + b.
@@ -14,10 +14,16 @@ import scipy.linalg
 import torch
 from torch import nn
 
-from qkernels.errors import InputError
-from qkernels.models import build_model
-from qkernels.operators import Operator, OperatorList, SkippedModule, extract_operators, operators_from_state_dict
-from qkernels.spectral import operator_spectra
+from qkernels.core.errors import InputError
+from qkernels.nn.models import build_model
+from qkernels.geometry.operators import (
+    Operator,
+    OperatorList,
+    SkippedModule,
+    extract_operators,
+    operators_from_state_dict,
+)
+from qkernels.geometry.spectral import operator_spectra
 
 
 @pytest.fixture(autouse=True)

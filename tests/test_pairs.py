@@ -10,9 +10,9 @@ import pytest
 import torch
 from torch import nn
 
-from qkernels.errors import InputError
-from qkernels.operators import extract_operators
-from qkernels.pairs import METRICS, distance_table, parse_metrics
+from qkernels.core.errors import InputError
+from qkernels.geometry.operators import extract_operators
+from qkernels.geometry.tables import METRICS, distance_table, parse_metrics
 
 ALL_METRICS = ["fs", "chord", "w2cum", "w1cum", "w2emp_psi", "w2emp_s", "spec_l2"]
 
@@ -138,7 +138,7 @@ def test_filter_mode_pairs_within_layers_only():
 
 
 def test_filter_mode_builtin_mlp_pair_count():
-    from qkernels.models import build_model
+    from qkernels.nn.models import build_model
 
     model = build_model("mlp", seed=0)
     widths = [m.out_features for m in model.modules() if isinstance(m, nn.Linear)]

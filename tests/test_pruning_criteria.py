@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from qkernels.errors import InputError
+from qkernels.core.errors import InputError
 from qkernels.pruning import prune
 from qkernels.pruning.criteria import filter_median_scores
 

@@ -9,10 +9,17 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qkernels.errors import InputError
-from qkernels.models import build_model
-from qkernels.pruning.hardware import (CostTable, allocate, candidate_widths, group_importance,
-                                       hardware_aware_keep, measure_cost_table, uniform_keep)
+from qkernels.core.errors import InputError
+from qkernels.nn.models import build_model
+from qkernels.pruning.hardware import (
+    CostTable,
+    allocate,
+    candidate_widths,
+    group_importance,
+    hardware_aware_keep,
+    measure_cost_table,
+    uniform_keep,
+)
 from qkernels.pruning.prune import prunable_groups, prune
 
 X16 = torch.zeros(1, 3, 16, 16)
@@ -170,8 +177,9 @@ def folder(tmp_path_factory):
 
 
 def test_cli_prune_hardware_aware_and_round_to(capsys, folder, tmp_path, monkeypatch):
-    from qkernels.cli import main
-    from qkernels.pruning import load_pruned, sweep
+    from qkernels.suite.cli import main
+    from qkernels.pruning import load_pruned
+    from qkernels.suite.sweeps import pruning as sweep
 
     monkeypatch.setenv("QK_CACHE_DIR", str(tmp_path / "cache"))
     sweep.clear_memory_cache()

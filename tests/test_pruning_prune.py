@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from qkernels.errors import InputError
-from qkernels.models import build_model
+from qkernels.core.errors import InputError
+from qkernels.nn.models import build_model
 from qkernels.pruning import check_sparsity, get_method, keep_count, method_names, prune, register_method
 from qkernels.pruning.registry import unregister_method
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from qkernels.errors import InputError
-from qkernels.models import build_model
+from qkernels.core.errors import InputError
+from qkernels.nn.models import build_model
 from qkernels.pruning import load_pruned, prune, save_pruned
 from qkernels.pruning.serialize import read_pruned_meta
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from qkernels.distances import pairwise_fs
-from qkernels.errors import InputError
-from qkernels.models import build_model
-from qkernels.qmfrg.blocks import block_graph, block_spectrum, removable_blocks, skip_block
+from qkernels.geometry.distances import pairwise_fs
+from qkernels.core.errors import InputError
+from qkernels.nn.models import build_model
+from qkernels.pruning.qmfrg.blocks import block_graph, block_spectrum, removable_blocks, skip_block
 
 
 @pytest.fixture(scope="module")

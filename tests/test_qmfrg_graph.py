@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
-from qkernels.errors import InputError
-from qkernels.qmfrg.graph import check_tau, redundancy_graph, single_linkage
+from qkernels.core.errors import InputError
+from qkernels.pruning.qmfrg.graph import check_tau, redundancy_graph, single_linkage
 
 
 def _random_distances(rng: np.random.Generator, n: int, levels: int | None) -> np.ndarray:

@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from qkernels.errors import InputError
-from qkernels.models import build_model
+from qkernels.core.errors import InputError
+from qkernels.nn.models import build_model
 from qkernels.pruning import get_method, keep_count, method_names, prune
 
 X = torch.randn(16, 8)

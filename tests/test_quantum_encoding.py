@@ -8,7 +8,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qkernels.errors import InputError
+from qkernels.core.errors import InputError
 from qkernels.quantum.encoding import (
     check_state_matrix,
     encode_states,

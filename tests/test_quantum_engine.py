@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from qkernels.errors import InputError
+from qkernels.core.errors import InputError
 from qkernels.quantum import engine as engine_mod
 from qkernels.quantum.devices import device_usable
 from qkernels.quantum.encoding import reflection

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from qkernels.errors import InputError
+from qkernels.core.errors import InputError
 from qkernels.quantum.estimation import (
     BIAS_THRESHOLD,
     KernelEstimate,

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import qkernels as qk
-from qkernels.errors import InputError
+from qkernels.core.errors import InputError
 from qkernels.quantum import devices as devices_mod
 from qkernels.quantum.noise import Noise, as_noise
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from qkernels.errors import InputError
+from qkernels.core.errors import InputError
 from qkernels.quantum.estimation import fidelity_from_counts, fs_from_fidelity, success_probability
 from qkernels.quantum.planner import failure_probability, plan_shots, worst_failure
 

@@ -20,9 +20,9 @@ import pandas as pd
 import pytest
 import torch
 
-from qkernels.device_errors import describe, is_device_error
-from qkernels.runner import run
-from qkernels.sections import metrics as metrics_section
+from qkernels.hw.device_errors import describe, is_device_error
+from qkernels.suite.runner import run
+from qkernels.suite.sections import metrics as metrics_section
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_runner import TINY, _tiny_fs, _tiny_spectra, _tiny_w2  # noqa: E402
@@ -110,7 +110,7 @@ def test_memory_does_not_grow_over_repeated_runs(tiny_metrics, tmp_path):
 
 @linux_only
 def test_memory_does_not_grow_over_repeated_pruning():
-    from qkernels.models import build_model
+    from qkernels.nn.models import build_model
     from qkernels.pruning import prune
 
     x = torch.zeros(1, 3, 16, 16)
@@ -151,7 +151,7 @@ def _twice(section: str, tmp_path: Path, seed: int) -> tuple[pd.DataFrame, pd.Da
 
 
 def test_bounds_same_seed_identical_csv(tmp_path, monkeypatch):
-    from qkernels.sections import bounds as sec
+    from qkernels.suite.sections import bounds as sec
     from test_section_bounds import TINY as BOUNDS_TINY
 
     monkeypatch.setitem(sec.PROFILES, "quick", BOUNDS_TINY)
@@ -161,7 +161,7 @@ def test_bounds_same_seed_identical_csv(tmp_path, monkeypatch):
 
 
 def test_quantum_same_seed_identical_csv(tmp_path, monkeypatch):
-    from qkernels.sections import quantum as sec
+    from qkernels.suite.sections import quantum as sec
     from test_section_quantum import TINY as QUANTUM_TINY
 
     monkeypatch.setitem(sec.PROFILES, "quick", QUANTUM_TINY)
@@ -171,7 +171,7 @@ def test_quantum_same_seed_identical_csv(tmp_path, monkeypatch):
 
 
 def test_pruning_same_seed_identical_csv(tmp_path, monkeypatch):
-    from qkernels.pruning import sweep
+    from qkernels.suite.sweeps import pruning as sweep
     from test_section_pruning import TINY as PRUNING_TINY
 
     small = dataclasses.replace(PRUNING_TINY, models=PRUNING_TINY.models[1:], sparsities=(0.5,),

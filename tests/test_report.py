@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from qkernels.cli import main
-from qkernels.report import build_report
-from qkernels.report_blocks import Figure, Heading, Paragraph, Table, fmt, slug, to_html, to_markdown
-from qkernels.runfolder import RunFolder
-from qkernels.sections import PAPER_CLAIMS
-from qkernels.sections.metrics import COLUMNS, pair_rows, speed_rows
+from qkernels.suite.cli import main
+from qkernels.suite.report.build import build_report
+from qkernels.suite.report.blocks import Figure, Heading, Paragraph, Table, fmt, slug, to_html, to_markdown
+from qkernels.suite.runfolder import RunFolder
+from qkernels.suite.sections import PAPER_CLAIMS
+from qkernels.suite.sections.metrics import COLUMNS, pair_rows, speed_rows
 
 VOID = {"meta", "img", "br", "hr", "link", "input"}
 
@@ -168,7 +168,7 @@ def test_build_report_on_empty_folder(tmp_path):
 
 
 def test_build_report_missing_folder(tmp_path):
-    from qkernels.errors import InputError
+    from qkernels.core.errors import InputError
 
     with pytest.raises(InputError, match="does not exist"):
         build_report(RunFolder(tmp_path / "nope"))

@@ -11,10 +11,10 @@ import re
 import pytest
 from test_report import _env, _tiny_metrics_csv
 
-from qkernels.htmlcheck import browser_check, find_chromium
-from qkernels.report import CLAIMS_TABLE_ID, build_report
-from qkernels.runfolder import RunFolder
-from qkernels.sections import PAPER_CLAIMS
+from qkernels.suite.report.htmlcheck import browser_check, find_chromium
+from qkernels.suite.report.build import CLAIMS_TABLE_ID, build_report
+from qkernels.suite.runfolder import RunFolder
+from qkernels.suite.sections import PAPER_CLAIMS
 
 pytestmark = pytest.mark.skipif(find_chromium() is None, reason="no Chromium binary (apt-get install -y chromium)")
 

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qkernels.errors import InputError
-from qkernels.runfolder import PartSink, RunFolder, default_run_dir, latest_run_dir, part_filename
+from qkernels.core.errors import InputError
+from qkernels.suite.runfolder import PartSink, RunFolder, default_run_dir, latest_run_dir, part_filename
 
 NASTY_KEYS = ["../../etc/passwd", "/etc/passwd", "..", ".", "", "a/b", "a\\b", "C:\\Windows\\x", "métrique:ψ",
               "日本語", "\x00\n\t", "." * 300, "x" * 1000, "DONE", "model=a", "model=a ", "layer_pairs:resnet18"]

@@ -24,15 +24,15 @@ import torch
 from torch import nn
 
 import qkernels
-from qkernels import speedgoals
-from qkernels.cli import main
-from qkernels.backends import resolve_device
-from qkernels.errors import InputError
-from qkernels.models import build_model
-from qkernels.runfolder import part_filename
-from qkernels.runner import run
-from qkernels.sections import SectionContext, get_section
-from qkernels.sections import metrics as metrics_section
+from qkernels.suite.speed import goals as speedgoals
+from qkernels.suite.cli import main
+from qkernels.hw.backends import resolve_device
+from qkernels.core.errors import InputError
+from qkernels.nn.models import build_model
+from qkernels.suite.runfolder import part_filename
+from qkernels.suite.runner import run
+from qkernels.suite.sections import SectionContext, get_section
+from qkernels.suite.sections import metrics as metrics_section
 
 TINY = {"models": ("mlp",), "filter_ref_pairs": 2, "speed_repeat": 1, "n_emd2_1d": 5, "n_emd2": 1}
 REAL_QUICK = dict(metrics_section.PROFILES["quick"])  # before any test patches it
@@ -325,7 +325,7 @@ def test_seed_for_is_stable_and_distinct():
 
 
 def test_seed_for_does_not_depend_on_the_process():
-    code = ("import torch; from qkernels.sections import SectionContext; "
+    code = ("import torch; from qkernels.suite.sections import SectionContext; "
             "print(SectionContext(None, 'quick', torch.device('cpu'), 3).seed_for('filters:mlp'))")
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)

@@ -1,4 +1,4 @@
-"""qkernels.safeio: size-limited result readers and run-folder-confined names."""
+"""qkernels.core.safeio: size-limited result readers and run-folder-confined names."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qkernels.errors import InputError
-from qkernels.runfolder import RunFolder
-from qkernels.safeio import check_size, confined, max_result_bytes, read_csv_limited, read_json_limited
+from qkernels.core.errors import InputError
+from qkernels.suite.runfolder import RunFolder
+from qkernels.core.safeio import check_size, confined, max_result_bytes, read_csv_limited, read_json_limited
 
 
 def test_csv_round_trip_and_empty(tmp_path):

@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from qkernels.bounds import FALSE_BOUNDS, TRUE_BOUNDS, SearchConfig, witness_gap
-from qkernels.runfolder import RunFolder
-from qkernels.runner import run
-from qkernels.scenarios import GENERATORS, generate
-from qkernels.sections import SectionContext, get_section
-from qkernels.sections import bounds as sec
+from qkernels.bounds.check import FALSE_BOUNDS, TRUE_BOUNDS, SearchConfig, witness_gap
+from qkernels.suite.runfolder import RunFolder
+from qkernels.suite.runner import run
+from qkernels.bounds.scenarios import GENERATORS, generate
+from qkernels.suite.sections import SectionContext, get_section
+from qkernels.suite.sections import bounds as sec
 
 TINY = {"n": 6, "count": 3, "activations": ("identity", "tanh", "relu"), "radii": (1.0, 3.0),
         "search": SearchConfig(samples=256, restarts=6, steps=30), "speed_pairs": 2}
@@ -85,7 +85,7 @@ def test_resume_redoes_only_missing_scenarios(tiny, tmp_path, monkeypatch):
     sink = RunFolder(out).sink("bounds")
     (sink.folder / "DONE").unlink()
     (out / "bounds.csv").unlink()
-    from qkernels.runfolder import part_filename
+    from qkernels.suite.runfolder import part_filename
     (sink.folder / part_filename("scenario:scale")).unlink()
     calls = []
     orig = sec.scenario_rows

@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from qkernels.cli import main
-from qkernels.pruning import sweep
-from qkernels.runner import run
-from qkernels.sections import SectionContext, get_section
-from qkernels.sections import latency as sec
-from qkernels.sections import latency_units as lu
+from qkernels.suite.cli import main
+from qkernels.suite.sweeps import pruning as sweep
+from qkernels.suite.runner import run
+from qkernels.suite.sections import SectionContext, get_section
+from qkernels.suite.sections import latency as sec
+from qkernels.suite.sections import latency_units as lu
 
 PRUNE = sweep.SweepConfig(
     data="digits", data_options=(("n_calib", 64), ("n_test", 96), ("n_train", 128), ("size", 16)),
@@ -142,7 +142,7 @@ def test_goal_rows_and_verdict_from_synthetic_rows():
 
 
 def test_report_survives_an_empty_csv(tmp_path):
-    from qkernels.runfolder import RunFolder
+    from qkernels.suite.runfolder import RunFolder
 
     blocks = get_section("latency").report(RunFolder(tmp_path), pd.DataFrame())
     assert blocks and get_section("latency").claims(pd.DataFrame()) == []

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from qkernels.pruning import sweep
-from qkernels.runner import run
-from qkernels.sections import SectionContext, get_section
-from qkernels.sections import pruning as sec
+from qkernels.suite.sweeps import pruning as sweep
+from qkernels.suite.runner import run
+from qkernels.suite.sections import SectionContext, get_section
+from qkernels.suite.sections import pruning as sec
 
 TINY = sweep.SweepConfig(
     data="digits", data_options=(("n_calib", 64), ("n_test", 96), ("n_train", 128), ("size", 16)),
@@ -141,7 +141,7 @@ def test_report_survives_partial_csv(tiny, tmp_path):
     df = pd.DataFrame([{c: None for c in sweep.BASE_COLUMNS}])
     df = df.assign(model="m", data="digits", method="dense", stage="dense", sparsity=0.0, replicate=0,
                    accuracy=0.9, macs=10, params=5, train_time_s=1.0, cached=False)
-    from qkernels.runfolder import RunFolder
+    from qkernels.suite.runfolder import RunFolder
 
     blocks = section.report(RunFolder(tmp_path), df)
     assert blocks and section.claims(df)[0].verdict == "not measured"

@@ -13,12 +13,12 @@ import torch
 from scipy import stats
 
 import qkernels as qk
-from qkernels.report import build_report
-from qkernels.runfolder import RunFolder
-from qkernels.runner import run
-from qkernels.sections import SectionContext, get_section, section_names
-from qkernels.sections import quantum as sec
-from qkernels.sections import quantum_units as units
+from qkernels.suite.report.build import build_report
+from qkernels.suite.runfolder import RunFolder
+from qkernels.suite.runner import run
+from qkernels.suite.sections import SectionContext, get_section, section_names
+from qkernels.suite.sections import quantum as sec
+from qkernels.suite.sections import quantum_units as units
 
 TINY = {
     "confidence": 0.95, "shots": (50, 500), "repeats": 3, "estimators": ("swap", "compute_uncompute"),

@@ -7,10 +7,10 @@ import json
 import pandas as pd
 import pytest
 
-from qkernels.report import CLAIMS_TABLE_ID, build_report
-from qkernels.runfolder import RunFolder
-from qkernels.sectioncsv import read_section_csv
-from qkernels.sections import PAPER_CLAIMS, section_names
+from qkernels.suite.report.build import CLAIMS_TABLE_ID, build_report
+from qkernels.suite.runfolder import RunFolder
+from qkernels.suite.sectioncsv import read_section_csv
+from qkernels.suite.sections import PAPER_CLAIMS, section_names
 
 
 def _write(run: RunFolder, name: str, content: bytes) -> None:
@@ -109,7 +109,7 @@ def test_claims_csv_for_pandas(tmp_path):
     (tmp_path / "env.json").write_text(json.dumps({"status": "complete"}))
     # bounds rows with a violated spectral-only form: the bounds section gives a verdict
     cols = {"kind": ["pair"], "scenario": ["negation"], "activation": ["tanh"], "d_fs": [0.0], "lhs": [1.0]}
-    from qkernels.sections.bounds import ALL_BOUNDS, TRUE_BOUNDS
+    from qkernels.suite.sections.bounds import ALL_BOUNDS, TRUE_BOUNDS
 
     for b in ALL_BOUNDS:
         cols[f"viol_{b}"] = [b not in TRUE_BOUNDS]

@@ -1,4 +1,4 @@
-"""Tests of qkernels.spectral: augmented matrices, spectra, states.
+"""Tests of qkernels.geometry.spectral: augmented matrices, spectra, states.
 
 References are independent: the augmented matrix is built with ``np.block``, singular values
 come from ``numpy.linalg.svd`` / ``scipy.linalg.svdvals`` or from a matrix built with known
@@ -16,8 +16,15 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qkernels.errors import InputError
-from qkernels.spectral import augmented, choose_method, operator_spectra, spectrum, spectrum_tensor, state
+from qkernels.core.errors import InputError
+from qkernels.geometry.spectral import (
+    augmented,
+    choose_method,
+    operator_spectra,
+    spectrum,
+    spectrum_tensor,
+    state,
+)
 
 METHODS = ("svd", "gram", "auto")
 HYP = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from qkernels import timing
-from qkernels.errors import InputError
-from qkernels.timing import TimingResult, sync_timer, synchronize, time_callable
+from qkernels.hw import timing
+from qkernels.core.errors import InputError
+from qkernels.hw.timing import TimingResult, sync_timer, synchronize, time_callable
 
 
 def test_synchronize_cpu_and_none_do_not_touch_device_modules(monkeypatch):

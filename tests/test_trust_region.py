@@ -1,4 +1,4 @@
-"""Tests of qkernels.trust_region.max_affine_norm against independent references.
+"""Tests of qkernels.bounds.trust_region.max_affine_norm against independent references.
 
 References (none uses the secular equation of the implementation):
 * n = 2: dense sampling of the circle ‖x‖ = R followed by a bounded scalar refinement of the angle;
@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import optimize
 
-from qkernels.errors import InputError
-from qkernels.trust_region import max_affine_norm
+from qkernels.core.errors import InputError
+from qkernels.bounds.trust_region import max_affine_norm
 
 HYP = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -2,7 +2,7 @@
 
 Example:
     >>> import torch
-    >>> from qkernels.models import build_model
+    >>> from qkernels.nn.models import build_model
     >>> pm, rec = prune(build_model("resnet18_small", width=0.125), "random", 0.25, torch.zeros(1, 3, 16, 16))
     >>> round(rec["macs_after"] / rec["macs_before"], 2) < 1
     True
@@ -10,12 +10,20 @@ Example:
 
 from __future__ import annotations
 
-from .registry import Method, PruneContext, get_method, method_names, methods, register_method, unregister_method
-from . import criteria  # noqa: F401  (registers the baseline criteria)
-from ..qmfrg import importance as _qmfrg  # noqa: F401,E402  (registers the QM-FRG criteria)
-from .prune import check_sparsity, count_macs_params, keep_count, prunable_groups, prune
-from .hardware import hardware_aware_prune
-from .serialize import channel_counts, load_pruned, save_pruned, shrink_to
+from qkernels.pruning.registry import (
+    Method,
+    PruneContext,
+    get_method,
+    method_names,
+    methods,
+    register_method,
+    unregister_method,
+)
+from qkernels.pruning import criteria  # noqa: F401  (registers the baseline criteria)
+from qkernels.pruning.qmfrg import importance as _qmfrg  # noqa: F401,E402  (registers the QM-FRG criteria)
+from qkernels.pruning.prune import check_sparsity, count_macs_params, keep_count, prunable_groups, prune
+from qkernels.pruning.hardware import hardware_aware_prune
+from qkernels.pruning.serialize import channel_counts, load_pruned, save_pruned, shrink_to
 
 __all__ = ["prune", "register_method", "unregister_method", "get_method", "method_names", "methods", "Method",
            "PruneContext", "check_sparsity", "keep_count", "count_macs_params", "save_pruned", "load_pruned",

@@ -31,8 +31,8 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
-from ..errors import InputError
-from .registry import PruneContext, register_method
+from qkernels.core.errors import InputError
+from qkernels.pruning.registry import PruneContext, register_method
 
 _OUT_FNS = (tp.prune_conv_out_channels, tp.prune_linear_out_channels)
 _IN_FNS = (tp.prune_conv_in_channels, tp.prune_linear_in_channels)

@@ -5,7 +5,7 @@ on the hardware (kernel shapes, memory-bound layers, channel multiples the kerne
 Here the cost of every prunable group (:func:`qkernels.pruning.prune.prunable_groups`) is
 **measured on the target backend**: the model is pruned with only that group narrowed to each
 candidate width (multiples of ``round_to``) and its forward pass is timed at one batch size
-(:func:`qkernels.latency.measure_latency`). The saving of a group at a width is the dense median
+(:func:`qkernels.hw.latency.measure_latency`). The saving of a group at a width is the dense median
 latency minus that model's median, clipped at 0 and made non-decreasing as the width shrinks
 (timing noise would otherwise make removing channels look slower).
 
@@ -41,10 +41,17 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
-from ..errors import InputError
-from ..latency import measure_latency
-from .prune import ROOT_TYPES, _device, default_ignored_layers, keep_count, prunable_groups, prune
-from .registry import PruneContext, get_method
+from qkernels.core.errors import InputError
+from qkernels.hw.latency import measure_latency
+from qkernels.pruning.prune import (
+    ROOT_TYPES,
+    _device,
+    default_ignored_layers,
+    keep_count,
+    prunable_groups,
+    prune,
+)
+from qkernels.pruning.registry import PruneContext, get_method
 
 
 @dataclass(frozen=True)
@@ -298,7 +305,7 @@ def hardware_aware_prune(model: nn.Module, sparsity: float, example_inputs: torc
     ``hardware_aware`` (device, batch, the uniform and the hardware-aware medians, the widths, the
     tries) and ``uniform_macs``.
     """
-    from ..latency import measure_interleaved
+    from qkernels.hw.latency import measure_interleaved
 
     shape = tuple(example_inputs.shape[1:])
     table = measure_cost_table(model, shape, device=device, batch=batch, round_to=round_to, threads=threads,

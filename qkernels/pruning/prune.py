@@ -16,7 +16,7 @@ image), and the wall time.
 
 Example:
     >>> import torch
-    >>> from qkernels.models import build_model
+    >>> from qkernels.nn.models import build_model
     >>> m = build_model("resnet18_small", width=0.125)
     >>> pm, rec = prune(m, "l1", 0.5, torch.zeros(1, 3, 16, 16))
     >>> rec["channel_sparsity"], pm.fc.in_features, pm(torch.zeros(2, 3, 16, 16)).shape
@@ -35,9 +35,9 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
-from ..errors import InputError
-from ..training import has_batchnorm
-from .registry import PruneContext, get_method
+from qkernels.core.errors import InputError
+from qkernels.nn.training import has_batchnorm
+from qkernels.pruning.registry import PruneContext, get_method
 
 ROOT_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 
@@ -233,7 +233,7 @@ def prunable_groups(model: nn.Module, example_inputs: torch.Tensor,
 
     Example:
         >>> import torch
-        >>> from qkernels.models import build_model
+        >>> from qkernels.nn.models import build_model
         >>> prunable_groups(build_model("mlp", in_features=12, hidden=(8, 4)), torch.zeros(1, 12))
         {'net.3': 4, 'net.1': 8}
     """

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..errors import InputError
+from qkernels.core.errors import InputError
 
 
 @dataclass

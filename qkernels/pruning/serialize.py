@@ -15,7 +15,7 @@ tensors strictly: a tensor whose shape does not match is an error that names it.
 
 Example:
     >>> import tempfile, os, torch
-    >>> from qkernels.models import build_model
+    >>> from qkernels.nn.models import build_model
     >>> from qkernels.pruning import prune
     >>> m = build_model("mlp", in_features=48, hidden=(8, 8))
     >>> pm, rec = prune(m, "l2", 0.5, torch.zeros(1, 3, 4, 4))
@@ -35,9 +35,9 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
-from ..atomic import atomic_write_bytes
-from ..errors import InputError
-from ..models.registry import MODELS, build_model, load_into
+from qkernels.core.atomic import atomic_write_bytes
+from qkernels.core.errors import InputError
+from qkernels.nn.models.registry import MODELS, build_model, load_into
 
 FORMAT = "qkernels-pruned"
 VERSION = 1

@@ -18,10 +18,10 @@ Example:
 
 from __future__ import annotations
 
-from .devices import QUANTUM_DEVICES, quantum_devices
-from .encoding import encode_states, exact_fidelity, qubits_for, reflection
-from .engine import MODES
-from .estimation import (
+from qkernels.quantum.devices import QUANTUM_DEVICES, quantum_devices
+from qkernels.quantum.encoding import encode_states, exact_fidelity, qubits_for, reflection
+from qkernels.quantum.engine import MODES
+from qkernels.quantum.estimation import (
     BIAS_THRESHOLD,
     METHODS,
     FSEstimate,
@@ -35,9 +35,9 @@ from .estimation import (
     fs_interval,
     proportion_interval,
 )
-from .kernel import QuantumKernel
-from .noise import Noise
-from .planner import ShotPlan, failure_probability, plan_shots
+from qkernels.quantum.kernel import QuantumKernel
+from qkernels.quantum.noise import Noise
+from qkernels.quantum.planner import ShotPlan, failure_probability, plan_shots
 
 __all__ = ["QuantumKernel", "KernelEstimate", "FSEstimate", "Noise", "ShotPlan", "plan_shots", "failure_probability",
            "fidelity_from_counts", "fidelity_interval", "fs_interval", "fs_from_fidelity", "fidelity_std",

@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .noise import Noise, noise_model
+from qkernels.quantum.noise import Noise, noise_model
 
 Circuit = Literal["swap", "cu_adjoint", "cu_reflection", "state"]
 

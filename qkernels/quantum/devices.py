@@ -12,7 +12,7 @@ Known devices (``QUANTUM_DEVICES``):
   CPUs with OpenMP, GPU builds come from source or conda).
 
 A name outside this list, or a device whose plug-in is not installed, is refused with
-:class:`~qkernels.errors.InputError` saying what to install. A plug-in that is installed but
+:class:`~qkernels.core.errors.InputError` saying what to install. A plug-in that is installed but
 cannot start (lightning.gpu without a GPU) is refused with the plug-in's own reason.
 
 Example:
@@ -29,7 +29,7 @@ from functools import lru_cache
 from importlib import metadata
 from typing import Any, Literal
 
-from ..errors import InputError
+from qkernels.core.errors import InputError
 
 
 @dataclass(frozen=True)

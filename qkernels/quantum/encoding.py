@@ -4,9 +4,9 @@ A state ψ of length N (a unit vector: an operator's normalized singular values,
 unit vector) is written into the amplitudes of q = max(1, ⌈log₂ N⌉) qubits after zero padding
 to 2^q entries. Zero padding changes no inner product, so the fidelity F = |⟨a|b⟩|² and
 d_FS = arccos √F of the encoded states equal those of the original (padded) spectra. States of
-different lengths are padded to a common length first (as :mod:`qkernels.distances` does).
+different lengths are padded to a common length first (as :mod:`qkernels.geometry.distances` does).
 
-Inputs are validated with :func:`qkernels.distances.check_states` (finite, real, unit within
+Inputs are validated with :func:`qkernels.geometry.distances.check_states` (finite, real, unit within
 1e-6 in float64 and 1e-4 in float32) and then renormalized exactly in float64, so the circuits
 and the exact reference see the same unit vectors.
 
@@ -32,9 +32,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..arrays import ArrayLike, Kind
-from ..distances import check_states
-from ..errors import InputError
+from qkernels.core.arrays import ArrayLike, Kind
+from qkernels.geometry.distances import check_states
+from qkernels.core.errors import InputError
 
 
 def qubits_for(n: int) -> int:

@@ -37,12 +37,12 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
-from .circuits import build_qnode, outcome_zero, swap_inputs, swap_wires
-from .devices import DeviceSpec, check_device_name, make_device
-from .encoding import reflection
-from .estimation import check_method, check_shots, success_probability
-from .memory import (
+from qkernels.core.errors import InputError
+from qkernels.quantum.circuits import build_qnode, outcome_zero, swap_inputs, swap_wires
+from qkernels.quantum.devices import DeviceSpec, check_device_name, make_device
+from qkernels.quantum.encoding import reflection
+from qkernels.quantum.estimation import check_method, check_shots, success_probability
+from qkernels.quantum.memory import (
     MEMORY_FRACTION,
     WORKING_COPIES,
     available_memory,
@@ -53,7 +53,7 @@ from .memory import (
     largest_fitting,
     statevector_bytes,
 )
-from .noise import Noise, as_noise
+from qkernels.quantum.noise import Noise, as_noise
 
 MODES: tuple[str, ...] = ("auto", "plain", "rows", "statevector")
 

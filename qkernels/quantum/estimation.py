@@ -38,7 +38,7 @@ from typing import Literal
 import numpy as np
 from scipy import stats
 
-from ..errors import InputError
+from qkernels.core.errors import InputError
 
 Method = Literal["swap", "compute_uncompute"]
 METHODS: tuple[str, ...] = ("swap", "compute_uncompute")

@@ -8,7 +8,7 @@ S shots per entry. Estimates, intervals and the bias flag follow :mod:`~qkernels
 how many shots a target accuracy needs is :func:`~qkernels.quantum.planner.plan_shots`.
 
 Inputs are NumPy arrays or torch tensors; ``matrix`` and ``fs_distance`` hand back the kind they
-were given. Bad input raises :class:`~qkernels.errors.InputError` before any circuit runs.
+were given. Bad input raises :class:`~qkernels.core.errors.InputError` before any circuit runs.
 
 Example:
     >>> import numpy as np
@@ -30,12 +30,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..arrays import ArrayLike
-from ..errors import InputError
-from .encoding import check_state_matrix, pad_states, resolve_qubits
-from .engine import Engine, thread_limit
-from .estimation import FSEstimate, KernelEstimate, check_confidence, fidelity_from_probability
-from .memory import MEMORY_FRACTION
+from qkernels.core.arrays import ArrayLike
+from qkernels.core.errors import InputError
+from qkernels.quantum.encoding import check_state_matrix, pad_states, resolve_qubits
+from qkernels.quantum.engine import Engine, thread_limit
+from qkernels.quantum.estimation import (
+    FSEstimate,
+    KernelEstimate,
+    check_confidence,
+    fidelity_from_probability,
+)
+from qkernels.quantum.memory import MEMORY_FRACTION
 
 
 def _restore(x: np.ndarray, kind: str) -> Any:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from ..errors import InputError
+from qkernels.core.errors import InputError
 
 #: working copies of the state a simulator keeps while applying a gate (conservative)
 WORKING_COPIES = 3

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from numbers import Real
 from typing import Any, Literal
 
-from ..errors import InputError
+from qkernels.core.errors import InputError
 
 Where = Literal["gates", "measure"]
 WHERE: tuple[str, ...] = ("gates", "measure")

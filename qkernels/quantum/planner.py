@@ -40,8 +40,13 @@ from numbers import Integral, Real
 import numpy as np
 from scipy import optimize, stats
 
-from ..errors import InputError
-from .estimation import check_method, fidelity_from_counts, fs_from_fidelity, success_probability
+from qkernels.core.errors import InputError
+from qkernels.quantum.estimation import (
+    check_method,
+    fidelity_from_counts,
+    fs_from_fidelity,
+    success_probability,
+)
 
 BOUNDS: tuple[str, ...] = ("chernoff", "hoeffding")
 _GRID = 4001

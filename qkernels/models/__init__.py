@@ -1,8 +1,0 @@
-"""Built-in models: ResNet-18 (torchvision names), an MLP and a tiny ViT, by name."""
-
-from .registry import MODELS, ModelSpec, build_model, load_into, load_model, model_names
-from .resnet import ResNet, resnet18
-from .small import MLP, ViTTiny, mlp, vit_tiny
-
-__all__ = ["MODELS", "ModelSpec", "build_model", "load_into", "load_model", "model_names",
-           "ResNet", "resnet18", "MLP", "ViTTiny", "mlp", "vit_tiny"]

@@ -1,0 +1,117 @@
+"""Built-in models by name, and loading of users' checkpoints into them.
+
+Example:
+    >>> sorted(model_names())
+    ['mlp', 'resnet18', 'resnet18_small', 'vit_tiny']
+    >>> m = build_model("resnet18_small", seed=0)
+    >>> type(m).__name__
+    'ResNet'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from qkernels.nn.checkpoints import load_state_dict
+from qkernels.core.errors import InputError
+from qkernels.nn.models.resnet import resnet18
+from qkernels.nn.models.small import mlp, vit_tiny
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A built-in model: how to build it, its input shape and its classifier weight's name."""
+
+    name: str
+    build: Callable[..., nn.Module]
+    input_shape: tuple[int, ...]
+    classifier: str
+    description: str
+
+
+MODELS: dict[str, ModelSpec] = {
+    s.name: s
+    for s in (
+        ModelSpec("resnet18", lambda **kw: resnet18(**kw), (3, 224, 224), "fc.weight",
+                  "ResNet-18, torchvision names and ImageNet stem (1000 classes by default)"),
+        ModelSpec("resnet18_small", lambda **kw: resnet18(**{"num_classes": 10, "stem": "small", **kw}), (3, 32, 32),
+                  "fc.weight", "ResNet-18 with a 3x3 stem for 32x32 images (10 classes)"),
+        ModelSpec("mlp", lambda **kw: mlp(**kw), (3, 32, 32), "net.5.weight", "MLP 3072-256-128-10"),
+        ModelSpec("vit_tiny", lambda **kw: vit_tiny(**kw), (3, 32, 32), "head.weight",
+                  "tiny ViT: 4x4 patches, width 64, 2 blocks, 4 heads (nn.MultiheadAttention)"),
+    )
+}
+
+
+def model_names() -> list[str]:
+    """Names of the built-in models."""
+    return list(MODELS)
+
+
+def _spec(name: str) -> ModelSpec:
+    if name not in MODELS:
+        raise InputError(f"unknown model {name!r}; built-in models: {', '.join(MODELS)} (or give a checkpoint path)")
+    return MODELS[name]
+
+
+def build_model(name: str, seed: int = 0, **kwargs) -> nn.Module:
+    """A built-in model, initialized from ``seed`` (the global RNG is left untouched)."""
+    spec = _spec(name)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = spec.build(**kwargs)
+    return model.eval()
+
+
+def load_into(model: nn.Module, state: Mapping[str, torch.Tensor], where: str = "checkpoint") -> nn.Module:
+    """Copy ``state`` into ``model`` strictly, naming any missing, extra or mis-shaped tensor."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    extra = [k for k in state if k not in own]
+    bad = [(k, tuple(state[k].shape), tuple(v.shape)) for k, v in own.items() if k in state and state[k].shape != v.shape]
+    if bad:
+        k, got, want = bad[0]
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise InputError(f"{where}: tensor {k!r} has shape {got}, the model expects {want}{more}")
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing {missing[:3]}{' ...' if len(missing) > 3 else ''}")
+        if extra:
+            parts.append(f"unexpected {extra[:3]}{' ...' if len(extra) > 3 else ''}")
+        raise InputError(f"{where}: does not match the model: {'; '.join(parts)}")
+    for k, v in state.items():
+        if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+            raise InputError(f"{where}: tensor {k!r} contains NaN or Inf")
+    model.load_state_dict(state, strict=True)
+    return model.eval()
+
+
+def load_model(spec: str | Path, *, arch: str | None = None, seed: int = 0) -> nn.Module | dict[str, torch.Tensor]:
+    """A model from a built-in name, or a checkpoint path.
+
+    A checkpoint with ``arch`` is loaded into that built-in model (the classifier size is taken
+    from the checkpoint); without ``arch`` the bare state dict is returned, from which
+    :func:`qkernels.geometry.operators.operators_from_state_dict` reads operators by tensor shapes.
+    """
+    text = str(spec)
+    if text in MODELS and not Path(text).exists():
+        return build_model(text, seed=seed)
+    if not Path(text).exists():
+        raise InputError(f"unknown model {text!r}: not a built-in model ({', '.join(MODELS)}) and no such file")
+    state = load_state_dict(text)
+    if arch is None:
+        return state
+    ms = _spec(arch)
+    kwargs = {}
+    if ms.classifier in state:
+        kwargs["num_classes"] = int(state[ms.classifier].shape[0])
+    return load_into(build_model(arch, seed=seed, **kwargs), state, where=f"checkpoint {text!r}")
+
+
+__all__ = ["ModelSpec", "MODELS", "model_names", "build_model", "load_into", "load_model"]

@@ -1,0 +1,242 @@
+"""The ``qkernels`` command line (also ``python -m qkernels``).
+
+Exit status: 0 on success; 2 on bad arguments or input, with one line on stderr saying what and
+where (no traceback); 1 on an internal failure (with the traceback).
+
+Example:
+    >>> main(["devices", "--json"])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import traceback
+from pathlib import Path
+
+from qkernels import __version__
+from qkernels.core.errors import InputError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises InputError instead of exiting, so every usage error is exit 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise InputError(f"{self.prog}: {message}")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="qkernels", description="Quantum-inspired spectral geometry of neural-network operators.")
+    p.add_argument("--version", action="version", version=f"qkernels {__version__}")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser, required=True)
+
+    r = sub.add_parser("run", help="run the benchmark suite (all sections or those named) into one run folder")
+    r.add_argument("--profile", default="quick", choices=["quick", "full"],
+                   help="quick: a 2-core laptop (default); full: paper scale, for GPUs")
+    r.add_argument("--sections", default=None, help="comma-separated sections (default: all registered)")
+    r.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, npu, mlu, xpu, mps (default auto)")
+    r.add_argument("--out", default=None, help="run folder (default reports/runs/<UTC timestamp>)")
+    r.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
+    r.add_argument("--resume", action="store_true", help="continue an interrupted run (--out, or the newest run)")
+    r.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    rep = sub.add_parser("report", help="rebuild report.md and report.html of a run folder")
+    rep.add_argument("run_dir", help="a run folder written by `qkernels run`")
+    rep.add_argument("--bench-json", nargs="+", action="extend", default=[], metavar="FILE",
+                     help="pytest-benchmark JSON file(s) (--benchmark-json) to add as a Benchmarks part")
+    rep.add_argument("--compare", default=None, metavar="OTHER_RUN_DIR",
+                     help="another run folder: per metric, the change from it to RUN_DIR, flagged outside the noise")
+
+    d = sub.add_parser("devices", help="list the torch backends and PennyLane devices the suite knows, usable or not")
+    d.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    ds = sub.add_parser("distances", help="spectral distances between the operators of one model or two")
+    ds.add_argument("model_a", help="built-in model name or checkpoint path (.pt/.pth/.safetensors)")
+    ds.add_argument("model_b", nargs="?", default=None, help="a second model, for cross-model distances")
+    ds.add_argument("--granularity", default="layer", choices=["layer", "filter"])
+    ds.add_argument("--metric", default="fs,w2cum",
+                    help="comma-separated: fs, chord, w2cum, w1cum, w2emp_psi, w2emp_s, spec_l2 (default fs,w2cum)")
+    ds.add_argument("--arch", default=None, help="built-in architecture to load MODEL_A's checkpoint into")
+    ds.add_argument("--arch-b", default=None, help="built-in architecture to load MODEL_B's checkpoint into")
+    ds.add_argument("--seed", type=int, default=0, help="initialization seed of built-in models (default 0)")
+    ds.add_argument("--device", default="cpu", help="device for the spectra (default cpu)")
+    ds.add_argument("--out", default=None, help="write CSV here (default: stdout)")
+
+    pr = sub.add_parser("prune", help="one-shot structured pruning of one model (Torch-Pruning dependency graph)")
+    pr.add_argument("model", help="built-in model name (trained on --data, cached), checkpoint path, or pruned file")
+    pr.add_argument("--method", required=True, help="pruning criterion (random, l1, l2, fpgm, bn_scale, taylor, ...)")
+    pr.add_argument("--sparsity", required=True, type=float, help="fraction of channels removed per group, in (0, 1)")
+    pr.add_argument("--out", default=None, help="write the pruned model here (.safetensors; channel counts + tensors)")
+    pr.add_argument("--arch", default=None, help="built-in architecture to load a checkpoint into")
+    pr.add_argument("--width", type=float, default=None, help="ResNet width multiplier (built-in resnet18 models)")
+    pr.add_argument("--data", default="digits", help="digits (default), cifar10:PATH or folder:PATH")
+    pr.add_argument("--size", type=int, default=None, help="image side for digits and folder data (default 32)")
+    pr.add_argument("--epochs", type=float, default=4.0, help="training epochs of a built-in model (default 4)")
+    pr.add_argument("--finetune-epochs", type=float, default=0.0, help="fine-tuning after pruning (default 0)")
+    pr.add_argument("--seed", type=int, default=0, help="seed of training, calibration draw and random scores")
+    pr.add_argument("--device", default="cpu", help="device (default cpu)")
+    pr.add_argument("--threads", type=int, default=None,
+                    help="torch CPU threads (default: torch's; 1 is best for small models on a busy machine)")
+    pr.add_argument("--no-progress", action="store_true", help="no progress bars")
+    qm = pr.add_argument_group("QM-FRG (methods qmfrg, qmfrg-aligned, qmfrg-merge, qmfrg-quantum; docs/qmfrg.md)")
+    qm.add_argument("--tau", type=float, default=None,
+                    help="threshold mode: remove every channel redundant at this distance (--sparsity is then the cap)")
+    qm.add_argument("--merge", action="store_true", help="fold removed channels into their cluster's representative")
+    qm.add_argument("--metric", default=None, help="edge distance: fs, w2cum, aligned or quantum")
+    qm.add_argument("--shots", type=int, default=None, help="shots per kernel entry of the quantum metric")
+    pr.add_argument("--hardware-aware", action="store_true",
+                    help="per-group widths from a cost table measured on --device: as fast as uniform pruning at "
+                         "--sparsity, removing channels where they cost the most time for the least importance")
+    pr.add_argument("--round-to", type=int, default=None, help="keep channel counts multiples of N")
+    pr.add_argument("--latency-batch", type=int, default=8,
+                    help="batch size at which --hardware-aware measures latency (default 8)")
+    return p
+
+
+def _cmd_run(a: argparse.Namespace) -> int:
+    from qkernels.suite.runner import run
+
+    path = run(profile=a.profile, sections=a.sections, device=a.device, out=a.out, seed=a.seed, resume=a.resume,
+               progress=not a.no_progress)
+    print(path)
+    return 0
+
+
+def _cmd_report(a: argparse.Namespace) -> int:
+    from qkernels.suite.report.build import build_report
+    from qkernels.suite.runfolder import RunFolder
+
+    rf = RunFolder(a.run_dir)
+    if not rf.path.is_dir():
+        raise InputError(f"run folder {a.run_dir!r} does not exist")
+    if not rf.env_path.is_file() and not any(rf.path.glob("*.csv")):
+        raise InputError(f"{a.run_dir!r} is not a qkernels run folder (no env.json and no section CSV)")
+    for p in build_report(rf, bench_json=a.bench_json, compare=a.compare):
+        print(p)
+    return 0
+
+
+def _quantum_device_records() -> list[dict]:
+    from qkernels.quantum.devices import quantum_devices
+
+    return [{"name": d["name"], "framework": "pennylane", "usable": d["usable"], "reason": d["reason"],
+             "device_count": 1 if d["usable"] else 0, "device_names": [d["name"]] if d["usable"] else [],
+             "details": {"kind": d["kind"], "installed": d["installed"], "distribution": d["distribution"]}}
+            for d in quantum_devices()]
+
+
+def _cmd_devices(a: argparse.Namespace) -> int:
+    from qkernels.hw.backends import available_backends
+
+    torch_records = [{"framework": "torch", **b.as_dict()} for b in available_backends()]
+    quantum = _quantum_device_records()
+    if a.json:
+        print(json.dumps(torch_records + quantum, indent=2))
+        return 0
+    width = max(len(r["name"]) for r in torch_records + quantum)
+    for title, records in (("torch backends (models, metrics, latency)", torch_records),
+                           ("PennyLane devices (quantum kernels)", quantum)):
+        print(f"# {title}")
+        for r in records:
+            state = "usable" if r["usable"] else "unusable"
+            names = f" [{', '.join(r['device_names'])}]" if r["device_names"] and r["framework"] == "torch" else ""
+            print(f"{r['name']:<{width}}  {state:<8}  {r['reason']}{names}")
+    return 0
+
+
+def _operators(spec: str, arch: str | None, seed: int, granularity: str):
+    from qkernels.nn.models import load_model
+    from qkernels.geometry.operators import extract_operators, operators_from_state_dict
+
+    if arch is not None:
+        from qkernels.nn.models.registry import _spec
+
+        _spec(arch)  # validate the name first
+    obj = load_model(spec, arch=arch, seed=seed)
+    if isinstance(obj, dict):
+        return operators_from_state_dict(obj, granularity)
+    return extract_operators(obj, granularity)
+
+
+def _cmd_distances(a: argparse.Namespace) -> int:
+    from qkernels.core.atomic import atomic_write_csv
+    from qkernels.hw.backends import resolve_device
+    from qkernels.geometry.tables import distance_table, parse_metrics
+
+    metrics = parse_metrics(a.metric)
+    device = resolve_device(a.device)
+    if a.out is not None and Path(a.out).is_dir():
+        raise InputError(f"--out {a.out!r} is a folder; give a file name")
+    ops_a = _operators(a.model_a, a.arch, a.seed, a.granularity)
+    ops_b = _operators(a.model_b, a.arch_b, a.seed, a.granularity) if a.model_b is not None else None
+    for ops in (ops_a, ops_b):
+        for s in (ops.skipped if ops is not None else []):
+            print(f"qkernels: skipped {s.name} ({s.module_type}): {s.reason}", file=sys.stderr)
+    df = distance_table(ops_a, ops_b, metrics=metrics, device=device)
+    if a.out is None:
+        df.to_csv(sys.stdout, index=False)
+    else:
+        atomic_write_csv(a.out, df)
+        print(a.out)
+    return 0
+
+
+def _qmfrg_options(a: argparse.Namespace) -> dict:
+    opts = {"tau": a.tau, "metric": a.metric, "shots": a.shots}
+    opts = {k: v for k, v in opts.items() if v is not None}
+    if a.merge:
+        opts["merge"] = True
+    return opts
+
+
+def _cmd_prune(a: argparse.Namespace) -> int:
+    from qkernels.suite.commands.prune import prune_command
+
+    line, _ = prune_command(a.model, method=a.method, sparsity=a.sparsity, out=a.out, arch=a.arch, width=a.width,
+                            data=a.data, size=a.size, epochs=a.epochs, finetune_epochs=a.finetune_epochs, seed=a.seed,
+                            device=a.device, threads=a.threads, progress=False if a.no_progress else None,
+                            options=_qmfrg_options(a), hardware_aware=a.hardware_aware, round_to=a.round_to,
+                            latency_batch=a.latency_batch)
+    print(line)
+    return 0
+
+
+def _one_line(text: str) -> str:
+    """Drop terminal escape codes and control characters; join lines."""
+    text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text)
+    return " ".join("".join(ch if ch.isprintable() or ch == "\n" else " " for ch in text).split())
+
+
+_COMMANDS = {"run": _cmd_run, "report": _cmd_report, "devices": _cmd_devices, "distances": _cmd_distances,
+             "prune": _cmd_prune}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    try:
+        args = _build_parser().parse_args(argv)
+        return _COMMANDS[args.command](args)
+    except InputError as exc:
+        print(f"qkernels: error: {_one_line(str(exc))}", file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # --help / --version
+        return exc.code if isinstance(exc.code, int) else 0
+    except KeyboardInterrupt:
+        print("qkernels: interrupted; finished units are kept (continue with --resume)", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception:
+        traceback.print_exc()
+        print("qkernels: internal error (this is a bug; please report it with the traceback above)", file=sys.stderr)
+        return 1
+
+
+def console_main() -> None:
+    """Console-script wrapper: exit with :func:`main`'s status."""
+    sys.exit(main())
+
+
+__all__ = ["main", "console_main"]

@@ -1,0 +1,1 @@
+"""The ``qkernels`` sub-commands that are more than a call into the library (``prune``)."""

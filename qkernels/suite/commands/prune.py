@@ -1,0 +1,235 @@
+"""``qkernels prune``: prune one model on the command line and report what it cost and kept.
+
+MODEL is a built-in architecture name (then a dense model is trained on ``--data`` for
+``--epochs``, once: the checkpoint cache keeps it), a checkpoint (``.pt``/``.pth``/
+``.safetensors``, loaded strictly into ``--arch``; widths, class counts and input sizes are read
+from the tensors), or a pruned-model file written by this command (pruned further).
+
+Example:
+    >>> infer_arch_kwargs("mlp", {"net.1.weight": torch.zeros(8, 48), "net.3.weight": torch.zeros(4, 8),
+    ...                           "net.5.weight": torch.zeros(10, 4)})
+    {'num_classes': 10, 'in_features': 48, 'hidden': (8, 4)}
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from qkernels.nn.checkpoints import load_state_dict
+from qkernels.nn.data import DataSplits, load_data
+from qkernels.core.errors import InputError
+from qkernels.nn.models.registry import MODELS, build_model, load_into
+from qkernels.nn.training import evaluate, recalibrate_bn, train
+from qkernels.pruning.prune import check_sparsity, prune
+from qkernels.pruning.registry import get_method
+from qkernels.pruning.serialize import load_pruned, read_pruned_meta, save_pruned
+from qkernels.suite.sweeps.pruning import TrainSetup, fit_arch_kwargs, torch_threads, train_dense
+
+
+def infer_arch_kwargs(arch: str, state: dict[str, torch.Tensor]) -> dict:
+    """Arguments of the built-in ``arch`` that give the tensor shapes of ``state``."""
+    spec = MODELS[arch]
+    kw: dict = {}
+    if spec.classifier in state:
+        kw["num_classes"] = int(state[spec.classifier].shape[0])
+    if arch.startswith("resnet18") and "conv1.weight" in state:
+        w = state["conv1.weight"]
+        kw["width"] = int(w.shape[0]) / 64
+        kw["in_channels"] = int(w.shape[1])
+    elif arch == "mlp":
+        idx = sorted(int(m.group(1)) for k in state if (m := re.fullmatch(r"net\.(\d+)\.weight", k)))
+        if idx:
+            kw["in_features"] = int(state[f"net.{idx[0]}.weight"].shape[1])
+            kw["hidden"] = tuple(int(state[f"net.{i}.weight"].shape[0]) for i in idx[:-1])
+    elif arch == "vit_tiny" and "pos_embed" in state and "patch_embed.weight" in state:
+        n = int(state["pos_embed"].shape[1]) - 1
+        patch = int(state["patch_embed.weight"].shape[-1])
+        kw["image_size"] = int(round(math.sqrt(n))) * patch
+        kw["in_channels"] = int(state["patch_embed.weight"].shape[1])
+    return kw
+
+
+def _is_pruned_file(path: Path) -> bool:
+    if path.suffix != ".safetensors":
+        return False
+    try:
+        read_pruned_meta(path)
+    except InputError:
+        return False
+    return True
+
+
+def load_for_pruning(spec: str, *, arch: str | None, data: DataSplits, width: float | None, epochs: float,
+                     seed: int, device: torch.device, progress: bool | None) -> tuple[nn.Module, str, dict, str]:
+    """``(model, arch, arch_kwargs, origin)`` for the prune command (see the module docstring)."""
+    path = Path(spec)
+    if spec in MODELS and not path.exists():
+        if arch is not None and arch != spec:
+            raise InputError(f"--arch {arch!r} conflicts with the built-in model {spec!r}")
+        given = {"width": width} if width is not None and spec.startswith("resnet18") else {}
+        if width is not None and not given:
+            raise InputError(f"--width applies to resnet18 models, not {spec!r}")
+        kw = fit_arch_kwargs(spec, given, data)
+        model, info, hit = train_dense(spec, kw, data, TrainSetup(epochs=epochs), seed, device, progress)
+        return model, spec, kw, "cache" if hit else f"trained {info.get('epochs', epochs):.3g} epochs"
+    if not path.exists():
+        raise InputError(f"unknown model {spec!r}: not a built-in model ({', '.join(MODELS)}) and no such file")
+    if _is_pruned_file(path):
+        model, meta = load_pruned(path, device=device)
+        return model, meta["arch"], meta.get("arch_kwargs") or {}, "pruned file"
+    if arch is None:
+        raise InputError(f"{spec!r}: pruning a checkpoint needs --arch NAME (one of {', '.join(MODELS)})")
+    if arch not in MODELS:
+        raise InputError(f"--arch: unknown architecture {arch!r}; built-in: {', '.join(MODELS)}")
+    state = load_state_dict(path)
+    kw = infer_arch_kwargs(arch, state)
+    if width is not None:
+        kw["width"] = width
+    try:
+        model = build_model(arch, seed=seed, **kw)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"checkpoint {spec!r}: cannot build {arch} from its shapes ({exc})") from None
+    load_into(model, state, where=f"checkpoint {spec!r}")
+    return model.to(device), arch, kw, "checkpoint"
+
+
+def _fmt(n: float) -> str:
+    for div, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= div:
+            return f"{n / div:.3g}{unit}"
+    return f"{n:.3g}"
+
+
+def prune_command(
+    model: str,
+    *,
+    method: str,
+    sparsity: float,
+    out: str | None = None,
+    arch: str | None = None,
+    width: float | None = None,
+    data: str = "digits",
+    size: int | None = None,
+    epochs: float = 4.0,
+    finetune_epochs: float = 0.0,
+    seed: int = 0,
+    device: str = "cpu",
+    threads: int | None = None,
+    progress: bool | None = None,
+    options: dict | None = None,
+    hardware_aware: bool = False,
+    round_to: int | None = None,
+    latency_batch: int = 8,
+) -> tuple[str, dict]:
+    """Run the prune command; returns the one-line summary and the record.
+
+    ``options`` are the criterion's keyword options (QM-FRG: ``tau``, ``merge``, ``metric``,
+    ``shots``); other criteria take none.
+
+    With ``hardware_aware`` the widths come from a cost table measured on ``device`` at
+    ``latency_batch`` (:func:`qkernels.pruning.hardware.hardware_aware_prune`): as fast as uniform
+    pruning at ``sparsity``, with the channels removed where they cost the most time for the least
+    importance. ``round_to`` keeps channel counts multiples of it (both modes).
+    """
+    from qkernels.hw.backends import resolve_device
+
+    spec = get_method(method)  # validate names and numbers before any work
+    p = check_sparsity(sparsity)
+    if not epochs > 0 or finetune_epochs < 0 or (width is not None and not width > 0):
+        raise InputError("--epochs and --width must be positive and --finetune-epochs non-negative")
+    if threads is not None and threads < 1:
+        raise InputError(f"--threads must be at least 1, got {threads}")
+    options = dict(options or {})
+    if options and not method.startswith("qmfrg"):
+        raise InputError(f"--{'/--'.join(options)}: options of the QM-FRG methods (qmfrg, qmfrg-aligned, ...), "
+                         f"not of {method!r}")
+    if "tau" in options:
+        from qkernels.pruning.qmfrg.graph import check_tau
+
+        check_tau(options["tau"])
+    if "shots" in options:
+        from qkernels.quantum.estimation import check_shots
+
+        check_shots(options["shots"])
+    if round_to is not None and round_to < 1:
+        raise InputError(f"--round-to must be at least 1, got {round_to}")
+    if latency_batch < 1:
+        raise InputError(f"--latency-batch must be at least 1, got {latency_batch}")
+    if options and hardware_aware:
+        raise InputError("--hardware-aware takes no QM-FRG options (--tau, --merge, --metric, --shots)")
+    dev = resolve_device(device)
+    hw = {"round_to": round_to, "hardware_aware": hardware_aware, "latency_batch": latency_batch}
+    with torch_threads(threads, dev):
+        return _prune_command(model, method, spec, p, out, arch, width, data, size, epochs, finetune_epochs, seed, dev,
+                              progress, hw, options)
+
+
+def _prune_command(model, method, spec, p, out, arch, width, data, size, epochs, finetune_epochs, seed, dev,
+                   progress, hw, options=None) -> tuple[str, dict]:
+    if out is not None and Path(out).is_dir():
+        raise InputError(f"--out {out!r} is a folder; give a file name (.safetensors)")
+    d = load_data(data, **({"size": size} if size else {}))
+    net, arch_name, kw, origin = load_for_pruning(model, arch=arch, data=d, width=width, epochs=epochs, seed=seed,
+                                                  device=dev, progress=progress)
+    x = d.example_inputs().to(dev)
+    try:
+        with torch.no_grad():
+            logits = net.eval()(x)
+    except RuntimeError as exc:
+        raise InputError(f"model {model!r} does not accept the data's images {d.image_shape} "
+                         f"({str(exc).splitlines()[0]})") from None
+    same = logits.shape[-1] == d.num_classes
+    acc0 = evaluate(net, d.test)["accuracy"] if same else None
+    g = torch.Generator().manual_seed(seed)
+    calib = d.calib.subset(torch.randperm(len(d.calib), generator=g)[:256])
+    batches = list(calib.batches(128)) if spec.needs_data else None
+    if hw["hardware_aware"]:
+        from qkernels.pruning.hardware import hardware_aware_prune
+
+        pm, rec = hardware_aware_prune(net, p, x, method=method, device=dev, batch=hw["latency_batch"],
+                                       round_to=hw["round_to"], calib=batches, seed=seed)
+    else:
+        pm, rec = prune(net, method, p, x, calib=batches, seed=seed, round_to=hw["round_to"], **(options or {}))
+    recalibrate_bn(pm, d.calib)
+    acc1 = evaluate(pm, d.test)["accuracy"] if same else None
+    acc2 = None
+    if finetune_epochs > 0:
+        if not same:
+            raise InputError(f"--finetune-epochs: the model has {logits.shape[-1]} outputs and {d.spec} has "
+                             f"{d.num_classes} classes")
+        t0 = time.perf_counter()
+        train(pm, d.train, epochs=finetune_epochs, lr=0.01, seed=seed, progress=progress, desc="finetune")
+        rec["finetune_time_s"] = time.perf_counter() - t0
+        acc2 = evaluate(pm, d.test)["accuracy"]
+    rec.update({"model": model, "arch": arch_name, "origin": origin, "data": d.spec, "accuracy_dense": acc0,
+                "accuracy_oneshot": acc1, "accuracy_finetuned": acc2, "finetune_epochs": finetune_epochs})
+    if out is not None:
+        extra = {k: v for k, v in rec.items() if k != "removed"}
+        save_pruned(pm, out, arch=arch_name, arch_kwargs=kw, extra=extra)
+    acc = ("top-1 n/a (the model's outputs do not match the data's classes)" if acc0 is None else
+           f"top-1 {acc0:.4f} -> {acc1:.4f} one-shot (BN re-estimated)"
+           + (f" -> {acc2:.4f} after {finetune_epochs:g} epoch{'' if finetune_epochs == 1 else 's'} of fine-tuning"
+              if acc2 is not None else ""))
+    line = (f"{method} p={p:g} on {arch_name} ({origin}), data {d.spec}: {acc}; "
+            f"MACs {_fmt(rec['macs_before'])} -> {_fmt(rec['macs_after'])} "
+            f"({rec['macs_after'] / rec['macs_before']:.3f}x); params {_fmt(rec['params_before'])} -> "
+            f"{_fmt(rec['params_after'])} ({rec['params_after'] / rec['params_before']:.3f}x); channel sparsity "
+            f"{rec['channel_sparsity']:.3f}; pruned in {rec['prune_time_s']:.2f} s"
+            + (_hw_text(rec) if "hardware_aware" in rec else "")
+            + (f"; wrote {out}" if out else ""))
+    return line, rec
+
+
+def _hw_text(rec: dict) -> str:
+    h = rec["hardware_aware"]
+    return (f"; hardware-aware on {h['device']} at batch {h['batch']}: {1e3 * h['median_s']:.3g} ms vs uniform "
+            f"{1e3 * h['uniform_median_s']:.3g} ms (uniform MACs {_fmt(rec['uniform_macs'])})")
+
+
+__all__ = ["prune_command", "load_for_pruning", "infer_arch_kwargs"]

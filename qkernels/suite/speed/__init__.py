@@ -1,0 +1,1 @@
+"""Speed goals (targets stated once) and the measurements behind them."""

@@ -1,0 +1,1 @@
+"""Sweeps that train, prune and evaluate models for the pruning and latency sections."""

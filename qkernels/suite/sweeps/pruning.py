@@ -1,0 +1,376 @@
+"""The pruning sweep: configurations (profiles), cached dense models, and one unit of work.
+
+A sweep trains (or loads from the checkpoint cache) one dense model per model × replicate, then
+for every method × sparsity × replicate prunes it one-shot, re-estimates BatchNorm statistics on
+the calibration split, evaluates on the test split (stage ``oneshot``), optionally fine-tunes
+briefly and evaluates again (stage ``finetuned``). Replicate r uses one seed for the dense
+model's initialization and batch order, the calibration images drawn for BN re-estimation and
+Taylor gradients, and the randomness of the ``random`` criterion; the data set itself is fixed
+(``data_seed``), so every replicate is tested on the same images.
+
+The functions here are what the ``pruning`` section runs; other sections (latency) rebuild the
+same pruned models with :func:`build_pruned`.
+
+Example:
+    >>> cfg = PROFILES["quick"]
+    >>> [m.name for m in cfg.models], cfg.sparsities[0], cfg.replicates >= 3
+    (['resnet18_small_w0.125', 'mlp'], 0.1, True)
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
+from functools import lru_cache
+
+import pandas as pd
+import torch
+from torch import nn
+
+from qkernels.suite.ckcache import cached_model, config_key
+from qkernels.nn.data import DataSplits, load_data
+from qkernels.nn.models import build_model
+from qkernels.nn.training import evaluate, recalibrate_bn, train
+from qkernels.pruning.prune import count_macs_params, prune
+from qkernels.pruning.registry import get_method, method_names
+
+
+@dataclass(frozen=True)
+class TrainSetup:
+    """How a dense model is trained (SGD, one-cycle schedule; see :func:`qkernels.nn.training.train`)."""
+
+    epochs: float = 4.0
+    lr: float = 0.05
+    batch_size: int = 128
+    weight_decay: float = 5e-4
+    momentum: float = 0.9
+    label_smoothing: float = 0.0
+
+
+@dataclass(frozen=True)
+class ModelSetup:
+    """One model of the sweep: a name for the CSV, a built-in architecture and its arguments."""
+
+    name: str
+    arch: str
+    kwargs: tuple[tuple[str, object], ...] = ()
+    train: TrainSetup = TrainSetup()
+
+    @property
+    def arch_kwargs(self) -> dict:
+        return dict(self.kwargs)
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """Everything a sweep depends on (one profile)."""
+
+    data: str = "digits"
+    data_options: tuple[tuple[str, object], ...] = ()
+    data_seed: int = 0
+    models: tuple[ModelSetup, ...] = ()
+    methods: tuple[str, ...] | None = None  # None: every method registered with sweep=True
+    sparsities: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 0.9)
+    replicates: int = 3
+    bn_images: int = 1024  # calibration images for BN re-estimation
+    taylor_images: int = 256  # calibration images for Taylor gradients
+    finetune_epochs: float = 0.0
+    finetune_lr: float = 0.01
+    finetune_sparsities: tuple[float, ...] | None = None  # None: every sparsity
+    #: QM-FRG's quantum variant: shot budgets and the sparsities it runs at (units of their own)
+    quantum_shots: tuple[int, ...] = ()
+    quantum_sparsities: tuple[float, ...] = ()
+    eval_batch: int = 1000
+    #: torch intra-op threads while a unit runs on the CPU (None: leave torch's setting). Small
+    #: models gain nothing from a second thread, and on a busy 2-core machine two threads ran
+    #: 20-40x slower than one (threads spin-waiting for each other).
+    cpu_threads: int | None = 1
+
+    def method_list(self) -> list[str]:
+        return list(self.methods) if self.methods is not None else method_names(sweep_only=True)
+
+    def finetunes(self, sparsity: float) -> bool:
+        if self.finetune_epochs <= 0:
+            return False
+        return self.finetune_sparsities is None or any(abs(sparsity - s) < 1e-9 for s in self.finetune_sparsities)
+
+
+def _kw(**kw) -> tuple[tuple[str, object], ...]:
+    return tuple(sorted(kw.items()))
+
+
+PROFILES: dict[str, SweepConfig] = {
+    "quick": SweepConfig(
+        data="digits", data_options=_kw(size=16, n_train=12000, n_test=6000, n_calib=2000),
+        models=(
+            ModelSetup("resnet18_small_w0.125", "resnet18_small", _kw(width=0.125),
+                       TrainSetup(epochs=5, lr=0.05, batch_size=128)),
+            ModelSetup("mlp", "mlp", _kw(hidden=(256, 128)),
+                       TrainSetup(epochs=6, lr=0.05, batch_size=128)),
+        ),
+        sparsities=(0.1, 0.2, 0.3, 0.5, 0.7, 0.9), replicates=3, bn_images=1024, taylor_images=256,
+        finetune_epochs=0.25, finetune_lr=0.01, finetune_sparsities=None,
+        quantum_shots=(32, 1024), quantum_sparsities=(0.3, 0.5),
+    ),
+    "full": SweepConfig(
+        data="digits", data_options=_kw(size=32, n_train=30000, n_test=10000, n_calib=4000),
+        models=(
+            ModelSetup("resnet18_small", "resnet18_small", _kw(width=1.0),
+                       TrainSetup(epochs=30, lr=0.1, batch_size=256)),
+            ModelSetup("mlp", "mlp", _kw(hidden=(512, 256)),
+                       TrainSetup(epochs=30, lr=0.05, batch_size=256)),
+            ModelSetup("vit_tiny", "vit_tiny", (),
+                       TrainSetup(epochs=30, lr=0.05, batch_size=256)),
+        ),
+        sparsities=tuple(round(0.1 * i, 1) for i in range(1, 10)), replicates=5, bn_images=4096, taylor_images=1024,
+        finetune_epochs=1.0, finetune_lr=0.01, finetune_sparsities=None, cpu_threads=None,
+        quantum_shots=(64, 1024, 16384), quantum_sparsities=(0.3, 0.5, 0.7),
+    ),
+}
+
+
+# ---- data and dense models ---------------------------------------------------------------------
+@lru_cache(maxsize=2)
+def _data(spec: str, seed: int, options: tuple) -> DataSplits:
+    return load_data(spec, seed=seed, **dict(options))
+
+
+def sweep_data(cfg: SweepConfig) -> DataSplits:
+    """The sweep's data set (cached in memory)."""
+    return _data(cfg.data, cfg.data_seed, cfg.data_options)
+
+
+def fit_arch_kwargs(arch: str, kwargs: dict, data: DataSplits) -> dict:
+    """``kwargs`` of a built-in architecture completed from the data: class count, input channels,
+    the MLP's input size, the ViT's image size."""
+    kw = dict(kwargs)
+    c, h, w = data.image_shape
+    kw["num_classes"] = data.num_classes
+    if arch.startswith("resnet18"):
+        kw["in_channels"] = c
+    elif arch == "mlp":
+        kw["in_features"] = c * h * w
+        kw["hidden"] = tuple(kw.get("hidden", (256, 128)))
+    elif arch == "vit_tiny":
+        kw["image_size"] = h
+        kw["in_channels"] = c
+    return kw
+
+
+def arch_kwargs(setup: ModelSetup, data: DataSplits) -> dict:
+    """The architecture's arguments of ``setup``, completed from the data."""
+    return fit_arch_kwargs(setup.arch, setup.arch_kwargs, data)
+
+
+def dense_cache_config(arch: str, kwargs: dict, data: DataSplits, train_setup: TrainSetup, seed: int) -> dict:
+    """The checkpoint-cache configuration of a dense model: architecture, data (by content), training, seed."""
+    return {"kind": "dense", "arch": arch,
+            "arch_kwargs": {k: list(v) if isinstance(v, tuple) else v for k, v in sorted(kwargs.items())},
+            "data": data.spec, "data_fingerprint": data.fingerprint(), "train": asdict(train_setup), "seed": int(seed)}
+
+
+def dense_config(cfg: SweepConfig, setup: ModelSetup, seed: int) -> dict:
+    """The checkpoint-cache configuration of one dense model of the sweep."""
+    data = sweep_data(cfg)
+    return dense_cache_config(setup.arch, arch_kwargs(setup, data), data, setup.train, seed)
+
+
+_DENSE: dict[str, tuple[nn.Module, dict, bool]] = {}
+
+
+def train_dense(arch: str, kwargs: dict, data: DataSplits, train_setup: TrainSetup, seed: int,
+                device: torch.device | str = "cpu", progress: bool | None = None,
+                eval_batch: int = 1000) -> tuple[nn.Module, dict, bool]:
+    """``(model, info, from_cache)``: a built-in architecture trained on ``data`` from ``seed``.
+
+    Trained once per configuration: later calls (this process: memory; any process: the
+    checkpoint cache, :mod:`qkernels.suite.ckcache`) load it. ``info`` holds the training record and
+    the test accuracy. The returned model is shared: copy it before changing it.
+    """
+    conf = dense_cache_config(arch, kwargs, data, train_setup, seed)
+    key = config_key(conf) + f"@{torch.device(device)}"
+    if key in _DENSE:
+        m, info, _ = _DENSE[key]
+        return m, info, True
+
+    def build() -> nn.Module:
+        return build_model(arch, seed=seed, **kwargs).to(device)
+
+    def fit(model: nn.Module) -> dict:
+        t = train_setup
+        rec = train(model, data.train, epochs=t.epochs, lr=t.lr, batch_size=t.batch_size,
+                    weight_decay=t.weight_decay, momentum=t.momentum, label_smoothing=t.label_smoothing,
+                    seed=seed, progress=progress, desc=f"train {arch}")
+        rec["test"] = evaluate(model, data.test, batch_size=eval_batch)
+        return rec
+
+    model, info, hit = cached_model(conf, build, fit)
+    if len(_DENSE) >= 8:
+        _DENSE.pop(next(iter(_DENSE)))
+    _DENSE[key] = (model, info, hit)
+    return model, info, hit
+
+
+def dense_model(cfg: SweepConfig, setup: ModelSetup, seed: int, device: torch.device | str = "cpu",
+                progress: bool | None = None) -> tuple[nn.Module, dict, bool]:
+    """The trained dense model of ``setup`` for ``seed`` (see :func:`train_dense`)."""
+    data = sweep_data(cfg)
+    return train_dense(setup.arch, arch_kwargs(setup, data), data, setup.train, seed, device, progress,
+                       cfg.eval_batch)
+
+
+@contextmanager
+def torch_threads(n: int | None, device: torch.device | str = "cpu"):
+    """Run the block with ``n`` torch intra-op threads when ``device`` is the CPU (then restore)."""
+    if n is None or torch.device(device).type != "cpu":
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def calib_batches(data: DataSplits, images: int, seed: int, batch: int = 256):
+    """A seeded random subset of ``images`` calibration images, and its batches (BN re-estimation,
+    Taylor scores); the pruning, latency and block sweeps share it so their models match."""
+    g = torch.Generator().manual_seed(seed)
+    sub = data.calib.subset(torch.randperm(len(data.calib), generator=g)[: min(images, len(data.calib))])
+    return sub, list(sub.batches(batch))
+
+
+# ---- units --------------------------------------------------------------------------------------
+BASE_COLUMNS = ["model", "arch", "data", "method", "stage", "sparsity", "replicate", "seed", "accuracy", "loss",
+                "n_test", "channel_sparsity", "channels", "channels_dense", "macs", "macs_dense", "macs_frac",
+                "params", "params_dense", "params_frac", "prune_time_s", "score_time_s", "recal_time_s",
+                "finetune_epochs", "finetune_time_s", "train_time_s", "eval_time_s", "threads", "dense_key", "cached",
+                "qmfrg_tau", "shots", "edge_agreement", "kept_agreement"]
+
+
+def dense_rows(cfg: SweepConfig, setup: ModelSetup, replicate: int, seed: int, device="cpu",
+               progress: bool | None = None) -> pd.DataFrame:
+    """The unit that trains (or loads) one dense model: one ``dense`` row."""
+    with torch_threads(cfg.cpu_threads, device):
+        return _dense_rows(cfg, setup, replicate, seed, device, progress)
+
+
+def _dense_rows(cfg, setup, replicate, seed, device, progress) -> pd.DataFrame:
+    data = sweep_data(cfg)
+    model, info, hit = dense_model(cfg, setup, seed, device, progress)
+    t0 = time.perf_counter()
+    ev = evaluate(model, data.test, batch_size=cfg.eval_batch)
+    t_eval = time.perf_counter() - t0
+    macs, params = count_macs_params(model, data.example_inputs())
+    return pd.DataFrame([{
+        "model": setup.name, "arch": setup.arch, "data": cfg.data, "method": "dense", "stage": "dense",
+        "sparsity": 0.0, "replicate": replicate, "seed": seed, "accuracy": ev["accuracy"], "loss": ev["loss"],
+        "n_test": ev["n"], "channel_sparsity": 0.0, "channels": None, "channels_dense": None,
+        "macs": macs, "macs_dense": macs, "macs_frac": 1.0, "params": params, "params_dense": params,
+        "params_frac": 1.0, "prune_time_s": None, "score_time_s": None, "recal_time_s": None, "finetune_epochs": 0.0,
+        "finetune_time_s": None, "train_time_s": info.get("seconds"), "eval_time_s": t_eval,
+        "threads": torch.get_num_threads(),
+        "dense_key": config_key(dense_config(cfg, setup, seed)), "cached": hit}], columns=BASE_COLUMNS)
+
+
+def build_pruned(cfg: SweepConfig, setup: ModelSetup, method: str, sparsity: float, seed: int, device="cpu",
+                 progress: bool | None = None, options: dict | None = None) -> tuple[nn.Module, dict]:
+    """The pruned model of one sweep point (BN re-estimated, not fine-tuned) and its record;
+    ``options`` go to the criterion (QM-FRG's quantum variant: ``shots``)."""
+    data = sweep_data(cfg)
+    dense, _, _ = dense_model(cfg, setup, seed, device, progress)
+    spec = get_method(method)
+    _, batches = calib_batches(data, cfg.taylor_images, seed)
+    model, rec = prune(dense, method, sparsity, data.example_inputs().to(device),
+                       calib=batches if spec.needs_data else None, seed=seed, **(options or {}))
+    bn_set, _ = calib_batches(data, cfg.bn_images, seed + 1)
+    t0 = time.perf_counter()
+    rec["bn_images"] = recalibrate_bn(model, bn_set)
+    rec["recal_time_s"] = time.perf_counter() - t0
+    return model, rec
+
+
+def prune_rows(cfg: SweepConfig, setup: ModelSetup, method: str, sparsity: float, replicate: int, seed: int,
+               device="cpu", progress: bool | None = None, options: dict | None = None,
+               label: str | None = None) -> pd.DataFrame:
+    """The unit of one model × method × sparsity × replicate: a ``oneshot`` row, and a
+    ``finetuned`` row when the profile fine-tunes at this sparsity. ``options`` go to the
+    criterion; ``label`` replaces the method name in the rows (e.g. ``qmfrg-quantum-s1024``)."""
+    with torch_threads(cfg.cpu_threads, device):
+        return _prune_rows(cfg, setup, method, sparsity, replicate, seed, device, progress, options, label)
+
+
+def _prune_rows(cfg, setup, method, sparsity, replicate, seed, device, progress, options=None,
+                label=None) -> pd.DataFrame:
+    data = sweep_data(cfg)
+    model, rec = build_pruned(cfg, setup, method, sparsity, seed, device, progress, options)
+    t0 = time.perf_counter()
+    ev = evaluate(model, data.test, batch_size=cfg.eval_batch)
+    t_eval = time.perf_counter() - t0
+    groups = (rec.get("criterion") or {}).get("groups") or []
+    agree = {k: (sum(g[k] for g in groups) / len(groups) if groups and all(k in g for g in groups) else None)
+             for k in ("edge_agreement", "kept_agreement")}
+    base = {"model": setup.name, "arch": setup.arch, "data": cfg.data, "method": label or method,
+            "sparsity": float(sparsity), "shots": (options or {}).get("shots"), **agree,
+            "replicate": replicate, "seed": seed, "n_test": ev["n"], "channel_sparsity": rec["channel_sparsity"],
+            "channels": rec["channels_after"], "channels_dense": rec["channels_before"], "macs": rec["macs_after"],
+            "macs_dense": rec["macs_before"], "macs_frac": rec["macs_after"] / rec["macs_before"],
+            "params": rec["params_after"], "params_dense": rec["params_before"],
+            "params_frac": rec["params_after"] / rec["params_before"], "prune_time_s": rec["prune_time_s"],
+            "score_time_s": rec["score_time_s"], "recal_time_s": rec["recal_time_s"], "train_time_s": None,
+            "threads": torch.get_num_threads(),
+            "dense_key": config_key(dense_config(cfg, setup, seed)), "cached": None,
+            "qmfrg_tau": criterion_tau(rec)}
+    rows = [{**base, "stage": "oneshot", "accuracy": ev["accuracy"], "loss": ev["loss"], "finetune_epochs": 0.0,
+             "finetune_time_s": 0.0, "eval_time_s": t_eval}]
+    if cfg.finetunes(sparsity):
+        ft = train(model, data.train, epochs=cfg.finetune_epochs, lr=cfg.finetune_lr,
+                   batch_size=setup.train.batch_size, weight_decay=setup.train.weight_decay,
+                   momentum=setup.train.momentum, seed=seed + 2, progress=progress,
+                   desc=f"finetune {method} {sparsity:g}")
+        t0 = time.perf_counter()
+        ev2 = evaluate(model, data.test, batch_size=cfg.eval_batch)
+        rows.append({**base, "stage": "finetuned", "accuracy": ev2["accuracy"], "loss": ev2["loss"],
+                     "finetune_epochs": ft["epochs"], "finetune_time_s": ft["seconds"],
+                     "eval_time_s": time.perf_counter() - t0})
+    return pd.DataFrame(rows, columns=BASE_COLUMNS)
+
+
+def criterion_tau(rec: dict) -> float | None:
+    """QM-FRG records: the median over pruned groups of the threshold τ chosen per group (else None)."""
+    groups = (rec.get("criterion") or {}).get("groups") or []
+    taus = sorted(g["tau"] for g in groups if g.get("tau") is not None)
+    if not taus:
+        return None
+    k = len(taus)
+    return float(taus[k // 2] if k % 2 else (taus[k // 2 - 1] + taus[k // 2]) / 2)
+
+
+@lru_cache(maxsize=None)
+def _has_bn(arch: str) -> bool:
+    return any(isinstance(x, nn.modules.batchnorm._BatchNorm) for x in build_model(arch).modules())
+
+
+def applicable(method: str, setup: ModelSetup) -> bool:
+    """Whether ``method`` applies to ``setup``'s architecture (BN-only criteria need BatchNorm)."""
+    return not get_method(method).requires_bn or _has_bn(setup.arch)
+
+
+def clear_memory_cache() -> None:
+    """Forget the dense models and data sets held in memory (the disk cache stays)."""
+    _DENSE.clear()
+    _data.cache_clear()
+
+
+def with_overrides(cfg: SweepConfig, **changes) -> SweepConfig:
+    """A copy of ``cfg`` with fields replaced (for tests and custom sweeps)."""
+    return replace(cfg, **changes)
+
+
+__all__ = ["TrainSetup", "ModelSetup", "SweepConfig", "PROFILES", "sweep_data", "calib_batches", "dense_config",
+           "dense_model",
+           "dense_rows", "build_pruned", "prune_rows", "applicable", "with_overrides", "fit_arch_kwargs", "train_dense",
+           "dense_cache_config",
+           "clear_memory_cache", "torch_threads", "BASE_COLUMNS"]
