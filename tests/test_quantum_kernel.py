@@ -24,8 +24,8 @@ def unit(v):
 
 
 def test_public_api_is_exported():
-    for name in ("QuantumKernel", "plan_shots", "ShotPlan", "fidelity_interval", "fs_interval", "bias_warning",
-                 "fs_bias", "Noise", "KernelEstimate", "FSEstimate", "failure_probability", "quantum_devices"):
+    for name in ("QuantumKernel", "plan_shots", "ShotPlan", "Noise", "KernelEstimate", "FSEstimate",
+                 "quantum_devices"):
         assert name in qk.__all__ and hasattr(qk, name)
 
 

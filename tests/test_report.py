@@ -13,7 +13,7 @@ import pytest
 
 from qkernels.suite.cli import main
 from qkernels.suite.report.build import build_report
-from qkernels.suite.report.blocks import Figure, Heading, Paragraph, Table, fmt, slug, to_html, to_markdown
+from qkernels.suite.document.blocks import Figure, Heading, Paragraph, Table, fmt, slug, to_html, to_markdown
 from qkernels.suite.runfolder import RunFolder
 from qkernels.suite.sections import PAPER_CLAIMS
 from qkernels.suite.sections.metrics import COLUMNS, pair_rows, speed_rows

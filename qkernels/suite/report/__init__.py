@@ -1,3 +1,3 @@
-"""Reports of a run folder: the document blocks, plots, Markdown/HTML output, benchmark ingestion,
+"""Reports of a run folder: report.md and report.html built from the section CSVs, benchmark ingestion,
 run-to-run comparison and the headless-browser check.
 """

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from qkernels.core.atomic import atomic_write_csv
-from qkernels.suite.report.blocks import Block, Heading, Paragraph, Table
+from qkernels.suite.document.blocks import Block, Heading, Paragraph, Table
 from qkernels.core.errors import InputError
 from qkernels.suite.runfolder import RunFolder
 from qkernels.core.safeio import check_size

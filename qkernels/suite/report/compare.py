@@ -27,7 +27,7 @@ import math
 import pandas as pd
 
 from qkernels.core.atomic import atomic_write_csv
-from qkernels.suite.report.blocks import Block, Heading, Paragraph, Table
+from qkernels.suite.document.blocks import Block, Heading, Paragraph, Table
 from qkernels.suite.runfolder import RunFolder
 from qkernels.suite.sectioncsv import read_section_csv
 from qkernels.suite.sections import get_section, section_names

@@ -28,7 +28,7 @@ from typing import Literal
 import pandas as pd
 import torch
 
-from qkernels.suite.report.blocks import Block, Paragraph
+from qkernels.suite.document.blocks import Block, Paragraph
 from qkernels.suite.runfolder import RunFolder
 
 Verdict = Literal["supported", "refuted", "inconclusive", "not measured"]

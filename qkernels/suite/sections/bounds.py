@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from qkernels.suite.report import plots
+from qkernels.suite.document import plots
 from qkernels.core.atomic import atomic_write_csv
 from qkernels.bounds.check import ALL_BOUNDS, FALSE_BOUNDS, TRUE_BOUNDS, SearchConfig, check_bounds_batch
-from qkernels.suite.report.blocks import Block, Figure, Heading, Paragraph, Table
+from qkernels.suite.document.blocks import Block, Figure, Heading, Paragraph, Table
 from qkernels.suite.runfolder import RunFolder
 from qkernels.bounds.scenarios import GENERATORS, generate
 from qkernels.suite.sections import register

@@ -30,8 +30,8 @@ import numpy as np  # noqa: E402
 from matplotlib.ticker import FormatStrFormatter, NullFormatter  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from qkernels.suite.report.plots import _save  # noqa: E402
-from qkernels.suite.report.blocks import Block, Figure, Heading, Paragraph, Table  # noqa: E402
+from qkernels.suite.document.plots import _save  # noqa: E402
+from qkernels.suite.document.blocks import Block, Figure, Heading, Paragraph, Table  # noqa: E402
 from qkernels.suite.runfolder import RunFolder  # noqa: E402
 from qkernels.suite.sections import register  # noqa: E402
 from qkernels.suite.sections.base import Claim, Section, SectionContext, Unit  # noqa: E402

@@ -22,7 +22,7 @@ import ot
 import pandas as pd
 import torch
 
-from qkernels.suite.report import plots
+from qkernels.suite.document import plots
 from qkernels.geometry.distances import (
     fs_distance,
     pairwise_fs,
@@ -33,7 +33,7 @@ from qkernels.geometry.distances import (
 )
 from qkernels.nn.models import build_model
 from qkernels.geometry.operators import Operator, OperatorList, extract_operators
-from qkernels.suite.report.blocks import Block, Figure, Heading, Paragraph, Table
+from qkernels.suite.document.blocks import Block, Figure, Heading, Paragraph, Table
 from qkernels.suite.runfolder import RunFolder
 from qkernels.geometry.spectral import operator_spectra
 from qkernels.suite.speed.goals import (

@@ -26,12 +26,12 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from qkernels.suite.report import plots
+from qkernels.suite.document import plots
 from qkernels.pruning.registry import methods as registered_methods
 from qkernels.suite.sweeps.blocks import block_rows, has_blocks
 from qkernels.suite.stats import compare_methods, comparison_verdict, summarize
 from qkernels.suite.sweeps.pruning import PROFILES, applicable, dense_rows, prune_rows
-from qkernels.suite.report.blocks import Block, Figure, Heading, Paragraph, Table
+from qkernels.suite.document.blocks import Block, Figure, Heading, Paragraph, Table
 from qkernels.suite.runfolder import RunFolder
 from qkernels.suite.sections import register
 from qkernels.suite.sections.base import Claim, Section, SectionContext, Unit

@@ -24,7 +24,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
-from qkernels.suite.report.blocks import Block, Figure, Heading, Paragraph, Table
+from qkernels.suite.document.blocks import Block, Figure, Heading, Paragraph, Table
 from qkernels.suite.runfolder import RunFolder
 from qkernels.suite.sections import register
 from qkernels.suite.sections.base import Claim, Section, SectionContext, Unit

@@ -1,4 +1,4 @@
-"""Figures of the ``quantum`` section (matplotlib, Agg, written atomically via :mod:`qkernels.suite.report.plots`).
+"""Figures of the ``quantum`` section (matplotlib, Agg, written atomically via :mod:`qkernels.suite.document.plots`).
 
 Example:
     >>> import numpy as np, tempfile, os
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qkernels.suite.report.plots import _save, plt
+from qkernels.suite.document.plots import _save, plt
 
 _COLORS = {"swap": "tab:blue", "compute_uncompute": "tab:orange"}
 
