@@ -1,7 +1,8 @@
 """pytest-benchmark suite: forward latency of dense and pruned models, and the CPU speed goal.
 
-Speed goal (issue 7): at 50% channel sparsity (uniform L1 pruning), the achieved CPU speed-up
-(dense median / pruned median) is at least 0.8x the MAC reduction at batch 8 and above.
+Speed goal (issue 7; ``latency_cpu_50`` in qkernels.suite.speed.targets): at 50% channel sparsity
+(uniform L1 pruning), the achieved CPU speed-up (dense median / pruned median) is at least 0.8x the
+MAC reduction at batch 8 and above.
 
 As a benchmark (``pytest bench/bench_latency.py --benchmark-json=FILE``, or ``tox -e bench-cpu``):
 
@@ -28,8 +29,10 @@ import torch
 from qkernels.hw.latency import measure_interleaved, num_threads
 from qkernels.nn.models import build_model
 from qkernels.pruning import count_macs_params, prune
+from qkernels.suite.speed.targets import TARGETS
 
-GOAL_SPARSITY, GOAL_EFFICIENCY = 0.5, 0.8
+#: the goal ``latency_cpu_50`` of qkernels.suite.speed.targets
+GOAL_SPARSITY, GOAL_EFFICIENCY = TARGETS["latency_cpu_50"].workload["sparsity"], TARGETS["latency_cpu_50"].target
 
 
 def _models(small: bool) -> dict[str, tuple[torch.nn.Module, tuple[int, ...]]]:

@@ -17,10 +17,12 @@ import torch
 from qkernels import extract_operators, operator_spectra, pairwise_fs, pairwise_w2_cumulative, spectrum
 from qkernels.nn.models import build_model
 from qkernels.suite.speed.goals import pot_inputs, random_states, sample_pairs
+from qkernels.suite.speed.targets import TARGETS
 from qkernels.hw.timing import synchronize
 
-FS_N, FS_D = 4096, 64
-W2_N, W2_D = 256, 512
+FS_N, FS_D = (TARGETS["fs_allpairs"].workload[k] for k in ("n", "d"))
+W2_N, W2_D = (TARGETS["w2cum_vs_emd2"].workload[k] for k in ("n", "d"))
+_T = {k: f"{TARGETS[k].target:g}" for k in ("fs_allpairs", "w2cum_vs_emd2_1d", "w2cum_vs_emd2", "spectra_resnet18")}
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +45,7 @@ def _sync(fn, device):
 
 @pytest.mark.benchmark(group="fs_allpairs")
 def bench_fs_allpairs_ours(benchmark, fs_states, qk_device):
-    benchmark.extra_info.update(n=FS_N, d=FS_D, goal="within 3x of torch.mm")
+    benchmark.extra_info.update(n=FS_N, d=FS_D, goal=f"within {_T['fs_allpairs']}x of torch.mm")
     D = benchmark(_sync(lambda: pairwise_fs(fs_states), qk_device))
     ref = (fs_states @ fs_states.T).abs().clamp(max=1).acos()
     off = ~torch.eye(FS_N, dtype=torch.bool, device=qk_device)
@@ -61,7 +63,8 @@ def bench_fs_allpairs_torch_mm(benchmark, fs_states, qk_device):
 @pytest.mark.benchmark(group="w2cum_allpairs")
 def bench_w2cum_allpairs_ours(benchmark, w2_states):
     pairs = W2_N * (W2_N - 1) // 2
-    benchmark.extra_info.update(n=W2_N, d=W2_D, pairs=pairs, goal=">=5x emd2_1d loop, >=1000x emd2 loop")
+    goal = f">={_T['w2cum_vs_emd2_1d']}x emd2_1d loop, >={_T['w2cum_vs_emd2']}x emd2 loop"
+    benchmark.extra_info.update(n=W2_N, d=W2_D, pairs=pairs, goal=goal)
     W = benchmark(lambda: pairwise_w2_cumulative(w2_states, squared=True))
     P, x = pot_inputs(w2_states)
     for i, j in [(0, 1), (5, 200), (100, 255)]:
@@ -104,7 +107,7 @@ def resnet18():
 @pytest.mark.benchmark(group="spectra_resnet18")
 @pytest.mark.parametrize("granularity", ["layer", "filter"])
 def bench_spectra_resnet18(benchmark, resnet18, granularity, qk_device):
-    benchmark.extra_info.update(goal="layer + filter under 2 s on 2 CPU cores")
+    benchmark.extra_info.update(goal=f"layer + filter under {_T['spectra_resnet18']} s on 2 CPU cores")
     spectra = benchmark(_sync(lambda: operator_spectra(extract_operators(resnet18, granularity), device=qk_device),
                               qk_device))
     assert len(spectra) == (21 if granularity == "layer" else 5800)

@@ -49,14 +49,15 @@ def bench_qmfrg_within_3x_of_l2(benchmark):
     counts) is reported beside it. In CI (--benchmark-disable) a 1/8-width model runs once and the
     ratio is recorded, not checked: timings of a tiny model on a shared runner say nothing.
     """
-    from qkernels.suite.speed.qmfrg import GOALS, measure_qmfrg_vs_l2
+    from qkernels.suite.speed.qmfrg import measure_qmfrg_vs_l2
+    from qkernels.suite.speed.targets import TARGETS
 
     full = not benchmark.disabled
     kw = {} if full else {"arch": "resnet18_small", "image": 16, "width": 0.125, "rounds": 1}
     holder = {}
     benchmark.pedantic(lambda: holder.update(r=measure_qmfrg_vs_l2(**kw)), rounds=1, iterations=1)
     r = holder["r"]
-    target = GOALS["qmfrg_vs_l2"][1]
+    target = TARGETS["qmfrg_vs_l2"].target
     benchmark.extra_info.update(goal=f"qmfrg / l2 <= {target:g} (whole prune() call)", **r)
     assert r["same_macs"]
     if full:

@@ -8,9 +8,10 @@ lacks the raw data (``stats.data`` absent, e.g. written by ``--benchmark-save`` 
 ``--benchmark-save-data``), the median and IQR come from its summary and p90/p99 stay empty, and
 the report says so.
 
-The speed goals (:data:`BENCH_GOALS`) are ratios of benchmark medians; a goal is ``met`` or
-``missed`` on the medians, and ``borderline`` is added when the range over the quartiles
-(the ratio with the numerator at q1 and at q3 and the denominator at the other end) crosses the
+The speed goals (:data:`BENCH_GOALS`, built from the one table of targets in
+:mod:`qkernels.suite.speed.targets`) are ratios of benchmark medians; a goal is ``met`` or
+``missed`` on the medians, and ``borderline`` is added when the range over the quartiles (the
+ratio with the numerator at q1 and at q3 and the denominator at the other end) crosses the
 target. A malformed file is named in the report and the other files still render.
 
 Example:
@@ -34,6 +35,7 @@ from qkernels.core.atomic import atomic_write_csv
 from qkernels.suite.document.blocks import Block, Heading, Paragraph, Table
 from qkernels.core.errors import InputError
 from qkernels.suite.runfolder import RunFolder
+from qkernels.suite.speed.targets import SPEED_GOALS, ExtraInfoBench, MedianBench
 from qkernels.core.safeio import check_size
 
 
@@ -58,23 +60,19 @@ class BenchGoal:
     requires: dict = field(default_factory=dict)
 
 
-#: The speed goals of the issues, as benchmark names of bench/*.py. Add a goal here with its bench.
-BENCH_GOALS: tuple[BenchGoal, ...] = (
-    BenchGoal("fs_allpairs", "all-pairs d_FS, 4096 states x 64, vs torch.mm of that shape", "ratio", 3.0,
-              ("bench_fs_allpairs_ours",), ("bench_fs_allpairs_torch_mm",)),
-    BenchGoal("w2cum_vs_emd2_1d", "all-pairs W2cum, 256 x 512, vs an ot.emd2_1d loop (sampled, scaled)", "speedup",
-              5.0, ("bench_w2cum_allpairs_ours",), ("bench_w2cum_emd2_1d_loop_sample",)),
-    BenchGoal("w2cum_vs_emd2", "all-pairs W2cum, 256 x 512, vs an ot.emd2 loop (sampled, scaled)", "speedup",
-              1000.0, ("bench_w2cum_allpairs_ours",), ("bench_w2cum_emd2_loop_sample",)),
-    BenchGoal("spectra_resnet18", "spectra of all ResNet-18 operators, layer + filter", "seconds", 2.0,
-              ("bench_spectra_resnet18[layer]", "bench_spectra_resnet18[filter]")),
-    BenchGoal("rows_vs_skm", "64x64 quantum kernel at 8 qubits, rows mode vs qml.kernels.square_kernel_matrix",
-              "speedup", 500.0, ("bench_goal_rows",), ("bench_goal_square_kernel_matrix_sample",)),
-    BenchGoal("statevector_vs_skm", "64x64 quantum kernel at 8 qubits, statevector mode vs square_kernel_matrix",
-              "speedup", 10000.0, ("bench_goal_statevector",), ("bench_goal_square_kernel_matrix_sample",)),
-    BenchGoal("bounds_1000", "Theorem 2.1 checker, 1000 pairs of 256 x 256 layers", "seconds", 120.0,
-              ("bench_bounds_256",), (), {"pairs": 1000}),
-)
+def _bench_goals() -> tuple[BenchGoal, ...]:
+    out = []
+    for g in SPEED_GOALS:
+        if isinstance(g.bench, MedianBench):
+            kind = "seconds" if g.unit == "s" else "speedup" if g.direction == "at_least" else "ratio"
+            out.append(BenchGoal(g.goal_id, g.bench_description, kind, g.target, g.bench.ours, g.bench.reference,
+                                 {k: g.workload[k] for k in g.bench.requires}))
+    return tuple(out)
+
+
+#: The speed goals read from benchmark medians: built from the one table of targets,
+#: :data:`qkernels.suite.speed.targets.SPEED_GOALS` (add a goal there, with its bench).
+BENCH_GOALS: tuple[BenchGoal, ...] = _bench_goals()
 
 
 
@@ -92,13 +90,10 @@ class ExtraGoal:
     target: float
 
 
-#: Goals measured inside the benchmarks (their ratios are in extra_info).
-EXTRA_GOALS: tuple[ExtraGoal, ...] = (
-    ExtraGoal("qmfrg_vs_l2", "one-shot qmfrg on standard ResNet-18 (224²), time vs L2 magnitude pruning",
-              "bench_qmfrg_within_3x_of_l2", "call_ratio", "at_most", 3.0),
-    ExtraGoal("latency_cpu_50", "CPU speed-up at 50% channel sparsity, batch ≥ 8, as a fraction of the MAC reduction",
-              "bench_speed_goal[", "efficiency", "at_least", 0.8),
-)
+#: Goals measured inside the benchmarks (their values are in extra_info), from the same table.
+EXTRA_GOALS: tuple[ExtraGoal, ...] = tuple(
+    ExtraGoal(g.goal_id, g.bench_description, g.bench.prefix, g.bench.key, g.direction, g.target)
+    for g in SPEED_GOALS if isinstance(g.bench, ExtraInfoBench))
 
 _TARGET = {"ratio": "≤ {:g}× the reference", "speedup": "≥ {:g}× faster", "seconds": "≤ {:g} s",
            "at_most": "≤ {:g}", "at_least": "≥ {:g}"}

@@ -1,7 +1,8 @@
 """The speed goals of the exact metrics: their workloads and how they are measured.
 
 Shared by ``bench/`` (pytest-benchmark) and the ``metrics`` section of ``qkernels run``, so both
-time the same work. Goals (issue: foundation):
+time the same work. The targets are stated once, in :mod:`qkernels.suite.speed.targets`; the
+goals (issue: foundation) are:
 
 * ``fs_allpairs``: all-pairs Fubini–Study for 4,096 states of length 64 within 3x of a bare
   ``torch.mm`` of that shape.
@@ -32,14 +33,11 @@ from qkernels.geometry.distances import pairwise_fs, pairwise_w2_cumulative
 from qkernels.geometry.operators import extract_operators
 from qkernels.geometry.spectral import operator_spectra
 from qkernels.hw.timing import synchronize, time_callable
+from qkernels.suite.speed.targets import legacy_goals
 
-#: goal id -> (description, target ratio, what the ratio is)
-GOALS: dict[str, tuple[str, float, str]] = {
-    "fs_allpairs": ("all-pairs FS, 4096 states x 64, vs torch.mm of that shape", 3.0, "ours / mm (at most)"),
-    "w2cum_vs_emd2_1d": ("all-pairs W2cum, 256 x 512, vs an ot.emd2_1d loop", 5.0, "speed-up (at least)"),
-    "w2cum_vs_emd2": ("all-pairs W2cum, 256 x 512, vs an ot.emd2 loop", 1000.0, "speed-up (at least)"),
-    "spectra_resnet18": ("spectra of all ResNet-18 operators, layer + filter", 2.0, "seconds (at most)"),
-}
+#: goal id -> (description, target, what the number is): the ``metrics`` goals of
+#: :data:`qkernels.suite.speed.targets.SPEED_GOALS`, where the targets are stated.
+GOALS: dict[str, tuple[str, float, str]] = legacy_goals("metrics")
 
 
 def random_states(n: int, d: int, seed: int = 0, dtype: torch.dtype = torch.float64) -> torch.Tensor:
