@@ -50,7 +50,7 @@ from torch import nn
 
 from qkernels.geometry.distances import pairwise_fs, pairwise_w2_cumulative
 from qkernels.core.errors import InputError
-from qkernels.geometry.spectral import spectrum_tensor
+from qkernels.geometry.spectral import augmented_tensor, spectrum_tensor
 
 METRICS = ("fs", "w2cum", "aligned", "quantum")
 LAYER_SETS = ("all", "out")
@@ -100,7 +100,7 @@ def group_operators(group, layers: str = "out") -> list[LayerOperators]:
         roots, locs = _by_root(item.idxs, item.root_idxs)
         if not roots or len({len(x) for x in locs}) != 1:
             continue
-        w = layer.weight.detach().to(torch.float64)
+        w = layer.weight.detach().to("cpu", torch.float64)
         if dep.pruning_fn in _OUT_FNS:
             idx = torch.tensor(locs)  # (k, r)
             W = w[idx]  # (k, r, in, *kernel)
@@ -112,7 +112,7 @@ def group_operators(group, layers: str = "out") -> list[LayerOperators]:
             rows = W.shape[1]
             b = torch.zeros(k, rows, dtype=torch.float64)
             if layer.bias is not None:
-                bc = layer.bias.detach().to(torch.float64)[idx]  # (k, r)
+                bc = layer.bias.detach().to("cpu", torch.float64)[idx]  # (k, r)
                 b = (bc.repeat_interleave(rows // r, dim=1) / np.sqrt(rows // r))
             out.append(LayerOperators(layer, "out", roots, locs, W, b))
         elif dep.pruning_fn in _IN_FNS and layers == "all" and getattr(layer, "groups", 1) == 1:
@@ -122,15 +122,6 @@ def group_operators(group, layers: str = "out") -> list[LayerOperators]:
             W = W.movedim(1, 0).reshape(k, w.shape[0], -1)  # (k, out, r * prod(kernel))
             out.append(LayerOperators(layer, "in", roots, locs, W, torch.zeros(k, w.shape[0], dtype=torch.float64)))
     return out
-
-
-def _augmented(W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    k, m, n = W.shape
-    A = torch.zeros(k, m + 1, n + 1, dtype=W.dtype)
-    A[:, :m, :n] = W
-    A[:, :m, n] = b
-    A[:, m, n] = 1
-    return A
 
 
 def misalignment(A: torch.Tensor, block: int = 256) -> torch.Tensor:
@@ -169,7 +160,7 @@ def misalignment(A: torch.Tensor, block: int = 256) -> torch.Tensor:
 def layer_distances(W: torch.Tensor, b: torch.Tensor, metric: str = "fs", kernel=None) -> np.ndarray:
     """The n × n distance matrix between the operators (W_c, b_c) of one layer."""
     metric = check_metric(metric)
-    A = _augmented(W.to(torch.float64), b.to(torch.float64))
+    A = augmented_tensor(W.to("cpu", torch.float64), b.to("cpu", torch.float64))
     if metric == "aligned":
         s = torch.linalg.svdvals(A)
         a = torch.linalg.vector_norm(s, dim=-1)
