@@ -45,17 +45,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch_pruning as tp
 from torch import nn
 
-from qkernels.geometry.distances import pairwise_fs, pairwise_w2_cumulative
 from qkernels.core.errors import InputError
+from qkernels.geometry.distances import pairwise_fs, pairwise_w2_cumulative
 from qkernels.geometry.spectral import augmented_tensor, spectrum_tensor
+from qkernels.pruning.groups import IN_FNS, OUT_FNS, by_root, is_weighted
 
 METRICS = ("fs", "w2cum", "aligned", "quantum")
 LAYER_SETS = ("all", "out")
-_OUT_FNS = (tp.prune_conv_out_channels, tp.prune_linear_out_channels)
-_IN_FNS = (tp.prune_conv_in_channels, tp.prune_linear_in_channels)
 
 
 def check_metric(metric: object) -> str:
@@ -77,17 +75,6 @@ class LayerOperators:
     b: torch.Tensor  # (k, m) float64
 
 
-def _weighted(layer: nn.Module) -> bool:
-    return isinstance(layer, (nn.Linear, nn.modules.conv._ConvNd)) and not getattr(layer, "transposed", False)
-
-
-def _by_root(idxs, roots) -> tuple[list[int], list[list[int]]]:
-    seen: dict[int, list[int]] = {}
-    for li, ri in zip(idxs, roots):
-        seen.setdefault(int(ri), []).append(int(li))
-    return list(seen), list(seen.values())
-
-
 def group_operators(group, layers: str = "out") -> list[LayerOperators]:
     """The per-layer channel operators of a Torch-Pruning group (see the module docstring)."""
     if layers not in LAYER_SETS:
@@ -95,13 +82,13 @@ def group_operators(group, layers: str = "out") -> list[LayerOperators]:
     out: list[LayerOperators] = []
     for item in group:
         dep, layer = item.dep, item.dep.layer
-        if not _weighted(layer):
+        if not is_weighted(layer):
             continue
-        roots, locs = _by_root(item.idxs, item.root_idxs)
+        roots, locs = by_root(item.idxs, item.root_idxs)
         if not roots or len({len(x) for x in locs}) != 1:
             continue
         w = layer.weight.detach().to("cpu", torch.float64)
-        if dep.pruning_fn in _OUT_FNS:
+        if dep.pruning_fn in OUT_FNS:
             idx = torch.tensor(locs)  # (k, r)
             W = w[idx]  # (k, r, in, *kernel)
             k, r = idx.shape
@@ -115,7 +102,7 @@ def group_operators(group, layers: str = "out") -> list[LayerOperators]:
                 bc = layer.bias.detach().to("cpu", torch.float64)[idx]  # (k, r)
                 b = (bc.repeat_interleave(rows // r, dim=1) / np.sqrt(rows // r))
             out.append(LayerOperators(layer, "out", roots, locs, W, b))
-        elif dep.pruning_fn in _IN_FNS and layers == "all" and getattr(layer, "groups", 1) == 1:
+        elif dep.pruning_fn in IN_FNS and layers == "all" and getattr(layer, "groups", 1) == 1:
             idx = torch.tensor(locs)
             k, r = idx.shape
             W = w[:, idx]  # (out, k, r, *kernel)
