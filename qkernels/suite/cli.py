@@ -147,13 +147,13 @@ def _cmd_devices(a: argparse.Namespace) -> int:
 
 
 def _operators(spec: str, arch: str | None, seed: int, granularity: str):
-    from qkernels.nn.models import load_model
     from qkernels.geometry.operators import extract_operators, operators_from_state_dict
+    from qkernels.nn.models import load_model
 
     if arch is not None:
-        from qkernels.nn.models.registry import _spec
+        from qkernels.nn.models import model_spec
 
-        _spec(arch)  # validate the name first
+        model_spec(arch)  # validate the name first
     obj = load_model(spec, arch=arch, seed=seed)
     if isinstance(obj, dict):
         return operators_from_state_dict(obj, granularity)
