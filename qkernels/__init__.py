@@ -44,6 +44,7 @@ from qkernels.geometry.distances import (  # noqa: E402
     w2_cumulative,
     w2_empirical,
 )
+from qkernels.geometry.metrics import metric_names, register_metric  # noqa: E402
 from qkernels.geometry.operators import (  # noqa: E402
     Operator,
     OperatorList,
@@ -126,6 +127,8 @@ __all__ = [
     "OperatorList",
     "SkippedModule",
     "distance_table",
+    "register_metric",
+    "metric_names",
     # bounds
     "check_bounds",
     "check_bounds_batch",
