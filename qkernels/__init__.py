@@ -62,6 +62,7 @@ from qkernels.nn.data import DataSplits, ImageSet, cifar10, digits, image_folder
 from qkernels.nn.models import build_model, load_model, model_names  # noqa: E402
 from qkernels.nn.training import evaluate, recalibrate_bn, train  # noqa: E402
 from qkernels.pruning import (  # noqa: E402
+    PruneOptions,
     get_method,
     hardware_aware_prune,
     load_pruned,
@@ -169,6 +170,7 @@ __all__ = [
     "measure_latency",
     # pruning
     "prune",
+    "PruneOptions",
     "register_method",
     "get_method",
     "method_names",
