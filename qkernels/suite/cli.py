@@ -187,22 +187,10 @@ def _cmd_distances(a: argparse.Namespace) -> int:
     return 0
 
 
-def _qmfrg_options(a: argparse.Namespace) -> dict:
-    opts = {"tau": a.tau, "metric": a.metric, "shots": a.shots}
-    opts = {k: v for k, v in opts.items() if v is not None}
-    if a.merge:
-        opts["merge"] = True
-    return opts
-
-
 def _cmd_prune(a: argparse.Namespace) -> int:
-    from qkernels.suite.commands.prune import prune_command
+    from qkernels.suite.commands.prune import PruneRequest, prune_command
 
-    line, _ = prune_command(a.model, method=a.method, sparsity=a.sparsity, out=a.out, arch=a.arch, width=a.width,
-                            data=a.data, size=a.size, epochs=a.epochs, finetune_epochs=a.finetune_epochs, seed=a.seed,
-                            device=a.device, threads=a.threads, progress=False if a.no_progress else None,
-                            options=_qmfrg_options(a), hardware_aware=a.hardware_aware, round_to=a.round_to,
-                            latency_batch=a.latency_batch)
+    line, _ = prune_command(PruneRequest.from_args(a))
     print(line)
     return 0
 
