@@ -36,7 +36,6 @@ from qkernels.pruning.groups import IN_FNS, OUT_FNS
 from qkernels.pruning.registry import PruneContext, register_method
 
 
-
 def _out_weight(layer: nn.Module, idxs: list[int]) -> torch.Tensor:
     w = layer.weight.data
     if getattr(layer, "transposed", False):
