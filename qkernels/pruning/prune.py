@@ -14,6 +14,13 @@ methods are compared at equal MACs. The record reports the measured channel spar
 over groups), the MACs and parameters before and after (``tp.utils.count_ops_and_params``, per
 image), and the wall time.
 
+**Options.** Everything else :func:`prune` takes is a :class:`PruneOptions` (calibration data,
+seed, ignored layers, per-group widths, channel multiples, the criterion's own options), given
+whole (``options=``) or field by field as keyword arguments; a keyword that names no field is a
+criterion option. The criterion is a :class:`~qkernels.pruning.registry.Criterion`; its optional
+hooks (``group_keep``, ``before_removal``, ``record``) are protocols of
+:mod:`qkernels.pruning.registry`.
+
 Example:
     >>> import torch
     >>> from qkernels.nn.models import build_model
