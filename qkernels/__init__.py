@@ -44,6 +44,7 @@ from qkernels.geometry.distances import (  # noqa: E402
     w2_cumulative,
     w2_empirical,
 )
+from qkernels.geometry.metrics import metric_names, register_metric  # noqa: E402
 from qkernels.geometry.operators import (  # noqa: E402
     Operator,
     OperatorList,
@@ -61,6 +62,7 @@ from qkernels.nn.data import DataSplits, ImageSet, cifar10, digits, image_folder
 from qkernels.nn.models import build_model, load_model, model_names  # noqa: E402
 from qkernels.nn.training import evaluate, recalibrate_bn, train  # noqa: E402
 from qkernels.pruning import (  # noqa: E402
+    PruneOptions,
     get_method,
     hardware_aware_prune,
     load_pruned,
@@ -126,6 +128,8 @@ __all__ = [
     "OperatorList",
     "SkippedModule",
     "distance_table",
+    "register_metric",
+    "metric_names",
     # bounds
     "check_bounds",
     "check_bounds_batch",
@@ -166,6 +170,7 @@ __all__ = [
     "measure_latency",
     # pruning
     "prune",
+    "PruneOptions",
     "register_method",
     "get_method",
     "method_names",

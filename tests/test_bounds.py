@@ -697,6 +697,7 @@ def test_seed_controls_the_samples():
 
 def test_boolean_radius_is_refused():
     import torch
+
     from qkernels.bounds.check import check_bounds
     from qkernels.core.errors import InputError
 

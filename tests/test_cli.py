@@ -15,8 +15,8 @@ import pytest
 import torch
 from torch import nn
 
-from qkernels.suite.cli import main
 from qkernels.nn.models import build_model
+from qkernels.suite.cli import main
 
 ENV = dict(os.environ)
 

@@ -6,9 +6,9 @@ import pytest
 import torch
 from PIL import Image
 
-from qkernels.suite.cli import main
 from qkernels.nn.models import build_model
 from qkernels.pruning import load_pruned
+from qkernels.suite.cli import main
 from qkernels.suite.sweeps import pruning as sweep
 
 
@@ -107,3 +107,35 @@ def test_bad_data_exits_2(capsys, tmp_path):
     Image.new("RGB", (4, 4)).save(tmp_path / "one" / "only" / "b.png")
     rc, _, err = _cli(capsys, "prune", "mlp", "--method", "l1", "--sparsity", "0.5", "--data", f"folder:{tmp_path / 'one'}")
     assert rc == 2 and "at least 2 class" in err
+
+
+def test_prune_request_from_arguments_and_checks():
+    import argparse
+
+    from qkernels.core.errors import InputError
+    from qkernels.suite.cli import _build_parser
+    from qkernels.suite.commands.prune import PruneRequest
+
+    a = _build_parser().parse_args(["prune", "mlp", "--method", "qmfrg", "--sparsity", "0.5", "--tau", "0.1",
+                                    "--merge", "--no-progress", "--round-to", "8"])
+    r = PruneRequest.from_args(a)
+    assert (r.model, r.method, r.sparsity, r.round_to, r.progress) == ("mlp", "qmfrg", 0.5, 8, False)
+    assert r.options == {"tau": 0.1, "merge": True}
+    assert r.validated()[1] == 0.5
+    assert isinstance(a, argparse.Namespace)
+    for bad, match in ((dict(latency_batch=0), "--latency-batch"), (dict(round_to=0), "--round-to"),
+                       (dict(options={"metric": "cosine"}), "metric: expected one of"),
+                       (dict(hardware_aware=True), "--hardware-aware takes no QM-FRG options")):
+        with pytest.raises(InputError, match=match):
+            PruneRequest(**{**r.__dict__, **bad}).validated()
+
+
+def test_prune_command_takes_a_request_or_keywords(folder):
+    from qkernels.suite.commands.prune import PruneRequest, prune_command
+
+    sweep.clear_memory_cache()
+    common = dict(data=f"folder:{folder}", size=8, epochs=1, progress=False)
+    line_a, rec_a = prune_command("mlp", method="l1", sparsity=0.5, **common)
+    line_b, rec_b = prune_command(PruneRequest("mlp", "l1", 0.5, **common))
+    assert rec_a["removed"] == rec_b["removed"] and rec_a["accuracy_oneshot"] == rec_b["accuracy_oneshot"]
+    assert line_a.split("top-1")[1].split("; pruned in")[0] == line_b.split("top-1")[1].split("; pruned in")[0]

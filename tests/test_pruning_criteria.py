@@ -103,9 +103,9 @@ def test_taylor_removes_channels_that_do_not_affect_the_loss():
 
 
 def test_taylor_scores_bn_gamma():
-    from qkernels.pruning.criteria import TaylorFO
-
     import torch_pruning as tp
+
+    from qkernels.pruning.criteria import TaylorFO
 
     net = _net()
     x, y = torch.randn(8, 2, 6, 6), torch.randint(0, 4, (8,))

@@ -177,8 +177,8 @@ def folder(tmp_path_factory):
 
 
 def test_cli_prune_hardware_aware_and_round_to(capsys, folder, tmp_path, monkeypatch):
-    from qkernels.suite.cli import main
     from qkernels.pruning import load_pruned
+    from qkernels.suite.cli import main
     from qkernels.suite.sweeps import pruning as sweep
 
     monkeypatch.setenv("QK_CACHE_DIR", str(tmp_path / "cache"))

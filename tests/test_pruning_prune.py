@@ -148,3 +148,63 @@ def test_bad_criterion_output_is_an_internal_error(resnet):
             prune(resnet, "broken", 0.5, X16[:1])
     finally:
         unregister_method("broken")
+
+
+def test_prune_options_equal_the_keyword_arguments(resnet):
+    from qkernels import PruneOptions
+
+    kw = dict(seed=3, round_to=4, ignored_layers=["layer2.0.conv1"])
+    _, a = prune(resnet, "random", 0.5, X16[:1], **kw)
+    _, b = prune(resnet, "random", 0.5, X16[:1], PruneOptions(**kw))
+    _, c = prune(resnet, "random", 0.5, X16[:1], PruneOptions(seed=9, round_to=4), seed=3,
+                 ignored_layers=["layer2.0.conv1"])
+    assert a["removed"] == b["removed"] == c["removed"] and "layer2.0.conv1" not in a["removed"]
+    assert all(len(v) % 4 == 0 for v in a["removed"].values())
+    o = PruneOptions(criterion={"tau": 0.1}).updated(merge=True, seed=2)
+    assert o.seed == 2 and o.criterion == {"tau": 0.1, "merge": True}
+    assert PruneOptions().updated() == PruneOptions()
+    with pytest.raises(Exception):
+        o.seed = 5  # frozen  # type: ignore[misc]
+    with pytest.raises(InputError, match="PruneOptions"):
+        prune(resnet, "l1", 0.5, X16[:1], {"seed": 1})  # type: ignore[arg-type]
+
+
+def test_criterion_options_by_keyword_or_in_prune_options():
+    from qkernels import PruneOptions
+
+    m = build_model("mlp", in_features=8, hidden=(6,), num_classes=3)
+    x = torch.randn(1, 8)
+    _, a = prune(m, "qmfrg", 0.9, x, tau=0.5, merge=True)
+    _, b = prune(m, "qmfrg", 0.9, x, PruneOptions(criterion={"tau": 0.5, "merge": True}))
+    assert a["criterion"] == b["criterion"] and a["criterion"]["mode"] == "threshold" and a["criterion"]["merge"]
+
+
+def test_the_criterion_hooks_are_protocols(resnet):
+    from qkernels.pruning import BeforeRemovalHook, Criterion, GroupKeepHook, RecordHook
+
+    seen = []
+
+    class Hooked:
+        def __call__(self, group):
+            return torch.arange(len(group[0].idxs), 0, -1).float()
+
+        def group_keep(self, group, n, keep):
+            return n if n > 16 else keep  # wide groups stay whole
+
+        def before_removal(self, pruning_group):
+            seen.append(len(pruning_group))
+
+        def record(self):
+            return {"removals": len(seen)}
+
+    h = Hooked()
+    assert all(isinstance(h, P) for P in (Criterion, GroupKeepHook, BeforeRemovalHook, RecordHook))
+    assert not isinstance(lambda g: None, GroupKeepHook)
+    register_method("hooked", lambda ctx: h, "test hooks", sweep=False)
+    try:
+        pm, rec = prune(resnet, "hooked", 0.5, X16[:1])
+    finally:
+        unregister_method("hooked")
+    assert seen and rec["criterion"] == {"removals": len(seen)} == {"removals": rec["groups"]}
+    assert all(pm.get_submodule(name).out_channels == 8 for name in rec["removed"])
+    assert pm.layer3[0].conv1.out_channels == resnet.layer3[0].conv1.out_channels  # kept whole by group_keep

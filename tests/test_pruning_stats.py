@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from qkernels.suite.stats import compare_methods, comparison_verdict, summarize, t_interval
 from qkernels.suite.sections import get_section
+from qkernels.suite.stats import compare_methods, comparison_verdict, summarize, t_interval
 
 
 def test_t_interval_against_scipy():

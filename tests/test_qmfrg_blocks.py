@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from qkernels.geometry.distances import pairwise_fs
 from qkernels.core.errors import InputError
+from qkernels.geometry.distances import pairwise_fs
 from qkernels.nn.models import build_model
 from qkernels.pruning.qmfrg.blocks import block_graph, block_spectrum, removable_blocks, skip_block
 

@@ -9,8 +9,8 @@ import torch_pruning as tp
 from torch import nn
 
 from qkernels.bounds.check import parameter_quantities
-from qkernels.geometry.distances import pairwise_w2_cumulative
 from qkernels.core.errors import InputError
+from qkernels.geometry.distances import pairwise_w2_cumulative
 from qkernels.geometry.operators import extract_operators
 from qkernels.pruning.qmfrg.channels import group_distances, group_operators, layer_distances, misalignment
 from qkernels.quantum import QuantumKernel

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from qkernels.core.errors import InputError
 from qkernels.geometry.spectral import (
     augmented,
+    augmented_tensor,
     choose_method,
     operator_spectra,
     spectrum,
@@ -121,6 +122,17 @@ def test_augmented_batch_broadcasting(rng):
     A2 = augmented(W2, b)
     assert A2.shape == (2, 3, 5, 6)
     np.testing.assert_array_equal(A2[1, 2], ref_augmented(W2[1, 0], b[2]))
+
+
+def test_augmented_tensor_is_the_one_builder(rng):
+    W, b = rng.standard_normal((3, 4, 5)), rng.standard_normal((3, 4))
+    A = augmented_tensor(torch.from_numpy(W), torch.from_numpy(b))
+    assert torch.equal(A, augmented(torch.from_numpy(W), torch.from_numpy(b)))
+    for i in range(3):
+        np.testing.assert_array_equal(A[i].numpy(), ref_augmented(W[i], b[i]))
+    assert torch.equal(augmented_tensor(torch.from_numpy(W)), augmented(torch.from_numpy(W)))
+    A32 = augmented_tensor(torch.ones(2, 2, dtype=torch.float32), torch.ones(2, dtype=torch.float64))
+    assert A32.dtype == torch.float64
 
 
 def test_augmented_promotes_dtypes(rng):

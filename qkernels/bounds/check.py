@@ -45,9 +45,10 @@ import torch
 from torch import nn
 
 from qkernels.bounds.activations import get_activation
-from qkernels.geometry.distances import fs_distance, w1_cumulative, w2_cumulative, w2_empirical
-from qkernels.core.errors import InputError
 from qkernels.bounds.trust_region import max_affine_norm
+from qkernels.core.errors import InputError
+from qkernels.geometry.distances import fs_distance, w1_cumulative, w2_cumulative, w2_empirical
+from qkernels.geometry.spectral import augmented_tensor
 
 TRUE_BOUNDS = ("lipschitz", "lipschitz_op", "augmented", "decomposed_inf", "decomposed_2", "decomposed_theta")
 FALSE_BOUNDS = ("paper_spectral", "paper_generous")
@@ -107,22 +108,13 @@ def pad_layers(Wi, bi, Wj, bj, pad: bool):
     return f(Wi), g(bi), f(Wj), g(bj)
 
 
-def _augment(W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    m, n = W.shape[-2:]
-    A = torch.zeros(*W.shape[:-2], m + 1, n + 1, dtype=W.dtype)
-    A[..., :m, :n] = W
-    A[..., :m, n] = b
-    A[..., m, n] = 1
-    return A
-
-
 def _opnorm(M: torch.Tensor) -> torch.Tensor:
     return torch.linalg.matrix_norm(M, ord=2)
 
 
 def parameter_quantities(Wi, bi, Wj, bj) -> dict:
     """Spectral and parameter-level quantities of a batch of pairs (P, m, n) (independent of σ, R)."""
-    Ai, Aj = _augment(Wi, bi), _augment(Wj, bj)
+    Ai, Aj = augmented_tensor(Wi, bi), augmented_tensor(Wj, bj)
     Ui, si, Vhi = torch.linalg.svd(Ai, full_matrices=False)
     Uj, sj, Vhj = torch.linalg.svd(Aj, full_matrices=False)
     ai, aj = torch.linalg.vector_norm(si, dim=-1), torch.linalg.vector_norm(sj, dim=-1)

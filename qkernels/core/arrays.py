@@ -69,8 +69,21 @@ def check_finite(t: torch.Tensor, name: str) -> None:
         raise InputError(f"{name}: contains non-finite values ({n_nan} NaN, {n_inf} Inf)")
 
 
-def restore(t: torch.Tensor, kind: Kind) -> Any:
-    """Hand ``t`` back as the kind the input came as (NumPy arrays are moved to the CPU)."""
+def restore(t: torch.Tensor | np.ndarray, kind: Kind) -> Any:
+    """Hand ``t`` back as the kind the input came as: a tensor for "torch", an array for "numpy".
+
+    NumPy arrays are made from CPU copies of tensors, and 0-d arrays become NumPy scalars;
+    a NumPy ``t`` becomes a tensor sharing its (contiguous) memory.
+
+    Example:
+        >>> import numpy as np, torch
+        >>> restore(torch.tensor(2.0), "numpy"), restore(np.zeros(2), "torch")
+        (np.float32(2.0), tensor([0., 0.], dtype=torch.float64))
+    """
+    if isinstance(t, np.ndarray):
+        if kind == "torch":
+            return torch.from_numpy(np.ascontiguousarray(t))
+        return t[()] if t.ndim == 0 else t
     if kind == "torch":
         return t
     arr = t.detach().cpu().numpy()

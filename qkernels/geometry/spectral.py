@@ -61,26 +61,48 @@ def augmented(W: ArrayLike, b: ArrayLike | None = None) -> Any:
                [0., 1.]])
     """
     Wt, kind = as_tensor(W, "W", min_ndim=2)
-    m, n = Wt.shape[-2], Wt.shape[-1]
-    if b is None:
-        bt = torch.zeros(Wt.shape[:-1], dtype=Wt.dtype, device=Wt.device)
-    else:
+    bt = None
+    if b is not None:
         bt, _ = as_tensor(b, "b", min_ndim=1)
+        m = Wt.shape[-2]
         if bt.shape[-1] != m:
             raise InputError(f"b: expected length {m} to match W of shape {tuple(Wt.shape)}, got shape {tuple(bt.shape)}")
         bt = bt.to(device=Wt.device)
-    dtype = torch.promote_types(Wt.dtype, bt.dtype)
-    try:
-        batch = torch.broadcast_shapes(Wt.shape[:-2], bt.shape[:-1])
-    except RuntimeError:
-        raise InputError(
-            f"W and b: batch shapes {tuple(Wt.shape[:-2])} and {tuple(bt.shape[:-1])} do not broadcast"
-        ) from None
-    A = torch.zeros(*batch, m + 1, n + 1, dtype=dtype, device=Wt.device)
-    A[..., :m, :n] = Wt
-    A[..., :m, n] = bt
+        try:
+            torch.broadcast_shapes(Wt.shape[:-2], bt.shape[:-1])
+        except RuntimeError:
+            raise InputError(
+                f"W and b: batch shapes {tuple(Wt.shape[:-2])} and {tuple(bt.shape[:-1])} do not broadcast"
+            ) from None
+    return restore(augmented_tensor(Wt, bt), kind)
+
+
+def augmented_tensor(W: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`augmented` for tensors that are already validated (no checks, no conversion).
+
+    Args:
+        W: weights of shape (..., m, n).
+        b: bias of shape (..., m) on W's device, or None for a zero bias; its batch shape must
+            broadcast with W's.
+
+    Returns:
+        Tensor of shape (..., m+1, n+1) on W's device, of the promoted dtype of W and b.
+
+    Example:
+        >>> import torch
+        >>> augmented_tensor(torch.ones(2, 1, 1), torch.tensor([[2.0], [3.0]])).tolist()
+        [[[1.0, 2.0], [0.0, 1.0]], [[1.0, 3.0], [0.0, 1.0]]]
+    """
+    m, n = W.shape[-2], W.shape[-1]
+    if b is None:
+        b = torch.zeros(W.shape[:-1], dtype=W.dtype, device=W.device)
+    dtype = torch.promote_types(W.dtype, b.dtype)
+    batch = torch.broadcast_shapes(W.shape[:-2], b.shape[:-1])
+    A = torch.zeros(*batch, m + 1, n + 1, dtype=dtype, device=W.device)
+    A[..., :m, :n] = W
+    A[..., :m, n] = b
     A[..., m, n] = 1
-    return restore(A, kind)
+    return A
 
 
 def _gram_spectrum(A: torch.Tensor) -> torch.Tensor:
@@ -202,14 +224,10 @@ def operator_spectra(
         if bool(bad.any()):
             row = int(bad.nonzero()[0, 0])
             check_finite(torch.cat([W[row].flatten(), B[row]]), f"operator {operators[idx[row]].name!r}")
-        A = torch.zeros(len(idx), m + 1, n + 1, dtype=dtype, device=device)
-        A[:, :m, :n] = W
-        A[:, :m, n] = B
-        A[:, m, n] = 1
-        S = spectrum_tensor(A, method).cpu()
+        S = spectrum_tensor(augmented_tensor(W, B), method).cpu()
         for row, i in enumerate(idx):
             out[i] = S[row]
     return out  # type: ignore[return-value]
 
 
-__all__ = ["augmented", "spectrum", "spectrum_tensor", "state", "operator_spectra", "choose_method"]
+__all__ = ["augmented", "augmented_tensor", "spectrum", "spectrum_tensor", "state", "operator_spectra", "choose_method"]

@@ -3,7 +3,8 @@
 Pairs: at layer granularity every pair of operators (i < j within one set, or every a × b across
 two); at filter granularity the pairs of filters of the same layer (within one model: i < j; across
 two models: the filters of the layers that have the same name in both). Pairs are batched by
-their common (padded) spectrum length.
+their common (padded) spectrum length. The metrics are those of the registry
+(:mod:`qkernels.geometry.metrics`; ``METRICS`` and ``parse_metrics`` are re-exported here).
 
 Example:
     >>> import torch.nn as nn
@@ -22,33 +23,10 @@ import pandas as pd
 import torch
 
 from qkernels.core.arrays import pad_last
-from qkernels.geometry.distances import fs_distance, w1_cumulative, w2_cumulative, w2_empirical
 from qkernels.core.errors import InputError
+from qkernels.geometry.metrics import METRICS, get_metric, parse_metrics
 from qkernels.geometry.operators import Operator
 from qkernels.geometry.spectral import operator_spectra
-
-#: metric name -> function of (ψa, ψb, sa, sb), batched over pairs (rows), all padded to a common N
-METRICS = {
-    "fs": lambda pa, pb, sa, sb: fs_distance(pa, pb),
-    "chord": lambda pa, pb, sa, sb: torch.linalg.vector_norm(pa - pb, dim=-1),
-    "w2cum": lambda pa, pb, sa, sb: w2_cumulative(pa, pb),
-    "w1cum": lambda pa, pb, sa, sb: w1_cumulative(pa, pb),
-    "w2emp_psi": lambda pa, pb, sa, sb: w2_empirical(pa, pb),
-    "w2emp_s": lambda pa, pb, sa, sb: w2_empirical(sa, sb),
-    "spec_l2": lambda pa, pb, sa, sb: torch.linalg.vector_norm(sa - sb, dim=-1),
-}
-
-
-def parse_metrics(text: str | Sequence[str]) -> list[str]:
-    """``"fs,w2cum"`` or a list -> validated metric names."""
-    items = text.split(",") if isinstance(text, str) else list(text)
-    names = [m.strip() for m in items if m.strip()]
-    if not names:
-        raise InputError(f"--metric: no metric named; choose from {', '.join(METRICS)}")
-    bad = [m for m in names if m not in METRICS]
-    if bad:
-        raise InputError(f"--metric: unknown metric {bad[0]!r}; choose from {', '.join(METRICS)}")
-    return names
 
 
 def _pairs(ops_a: Sequence[Operator], ops_b: Sequence[Operator] | None) -> list[tuple[int, int]]:
@@ -83,11 +61,18 @@ def distance_table(
 ) -> pd.DataFrame:
     """One row per operator pair with the chosen metrics (see the module docstring for pairs).
 
+    Args:
+        ops_a: the operators of one model (layer or filter granularity).
+        ops_b: the operators of a second model for cross-model pairs, or None.
+        metrics: registered metric names (:func:`qkernels.geometry.metrics.metric_names`).
+        device: device for the spectra (default: the CPU).
+
     Returns:
         DataFrame with columns op_a, op_b, layer, shape_a, shape_b, N, norm_a, norm_b and one
         column per metric.
     """
     names = parse_metrics(metrics)
+    fns = {m: get_metric(m) for m in names}
     sa_list = operator_spectra(list(ops_a), device=device)
     sb_list = sa_list if ops_b is None else operator_spectra(list(ops_b), device=device)
     ob = ops_a if ops_b is None else ops_b
@@ -109,7 +94,7 @@ def distance_table(
         PB = SB / torch.linalg.vector_norm(SB, dim=-1, keepdim=True)
         Ns[ks] = N
         for m in names:
-            cols[m][ks] = METRICS[m](PA, PB, SA, SB).numpy()
+            cols[m][ks] = fns[m](PA, PB, SA, SB).numpy()
     shape = lambda op: "x".join(str(d) for d in op.W.shape)  # noqa: E731
     df = pd.DataFrame({
         "op_a": [ops_a[i].name for i, _ in pairs],

@@ -29,9 +29,9 @@ from collections.abc import Iterator, Mapping, Sequence
 import torch
 from torch import nn
 
+from qkernels.core.errors import InputError
 from qkernels.hw.backends import resolve_device
 from qkernels.hw.device_errors import is_out_of_memory
-from qkernels.core.errors import InputError
 from qkernels.hw.timing import TimingResult, synchronize, time_callable
 
 

@@ -2,3 +2,7 @@
 
 May import :mod:`qkernels.core` only.
 """
+
+from qkernels.nn.device import model_device
+
+__all__ = ["model_device"]

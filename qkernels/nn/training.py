@@ -29,13 +29,9 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from qkernels.nn.data.base import ImageSet
 from qkernels.core.errors import InputError
-
-
-def _device_of(model: nn.Module) -> torch.device:
-    p = next(model.parameters(), None)
-    return p.device if p is not None else torch.device("cpu")
+from qkernels.nn.data.base import ImageSet
+from qkernels.nn.device import model_device
 
 
 def lr_at(step: int, total: int, lr: float, warmup: float = 0.15) -> float:
@@ -73,7 +69,7 @@ def train(
         raise InputError(f"train: epochs, lr and batch_size must be positive, got {epochs}, {lr}, {batch_size}")
     if len(data) == 0:
         raise InputError("train: the training set is empty")
-    device = _device_of(model)
+    device = model_device(model)
     per_epoch = math.ceil(len(data) / batch_size)
     total = max(1, int(round(epochs * per_epoch)))
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=True)
@@ -115,7 +111,7 @@ def evaluate(model: nn.Module, data: ImageSet, *, batch_size: int = 500, limit: 
     """Top-1 accuracy and mean cross-entropy of ``model`` (in eval mode) on ``data``."""
     if len(data) == 0:
         raise InputError("evaluate: the data set is empty")
-    device = _device_of(model)
+    device = model_device(model)
     was = model.training
     model.eval()
     correct, total, loss = 0, 0, 0.0
@@ -148,7 +144,7 @@ def recalibrate_bn(model: nn.Module, data: ImageSet, *, images: int = 2048, batc
         m.momentum = None  # cumulative moving average over the calibration batches
     model.train()
     n = 0
-    device = _device_of(model)
+    device = model_device(model)
     try:
         for x, _ in data.batches(batch_size, device=device, limit=images):
             model(x)

@@ -10,21 +10,33 @@ Example:
 
 from __future__ import annotations
 
+from qkernels.pruning import criteria  # noqa: F401  (registers the baseline criteria)
+from qkernels.pruning.hardware import hardware_aware_prune
+from qkernels.pruning.prune import (
+    PruneOptions,
+    check_sparsity,
+    count_macs_params,
+    keep_count,
+    prunable_groups,
+    prune,
+)
+from qkernels.pruning.qmfrg import importance as _qmfrg  # noqa: F401  (registers the QM-FRG criteria)
 from qkernels.pruning.registry import (
+    BeforeRemovalHook,
+    Criterion,
+    GroupKeepHook,
     Method,
     PruneContext,
+    RecordHook,
     get_method,
     method_names,
     methods,
     register_method,
     unregister_method,
 )
-from qkernels.pruning import criteria  # noqa: F401  (registers the baseline criteria)
-from qkernels.pruning.qmfrg import importance as _qmfrg  # noqa: F401,E402  (registers the QM-FRG criteria)
-from qkernels.pruning.prune import check_sparsity, count_macs_params, keep_count, prunable_groups, prune
-from qkernels.pruning.hardware import hardware_aware_prune
 from qkernels.pruning.serialize import channel_counts, load_pruned, save_pruned, shrink_to
 
-__all__ = ["prune", "register_method", "unregister_method", "get_method", "method_names", "methods", "Method",
-           "PruneContext", "check_sparsity", "keep_count", "count_macs_params", "save_pruned", "load_pruned",
-           "channel_counts", "shrink_to", "prunable_groups", "hardware_aware_prune"]
+__all__ = ["prune", "PruneOptions", "register_method", "unregister_method", "get_method", "method_names", "methods",
+           "Method", "PruneContext", "Criterion", "GroupKeepHook", "BeforeRemovalHook", "RecordHook",
+           "check_sparsity", "keep_count", "count_macs_params", "save_pruned", "load_pruned", "channel_counts",
+           "shrink_to", "prunable_groups", "hardware_aware_prune"]

@@ -32,10 +32,8 @@ import torch_pruning as tp
 from torch import nn
 
 from qkernels.core.errors import InputError
+from qkernels.pruning.groups import IN_FNS, OUT_FNS
 from qkernels.pruning.registry import PruneContext, register_method
-
-_OUT_FNS = (tp.prune_conv_out_channels, tp.prune_linear_out_channels)
-_IN_FNS = (tp.prune_conv_in_channels, tp.prune_linear_in_channels)
 
 
 def _out_weight(layer: nn.Module, idxs: list[int]) -> torch.Tensor:
@@ -94,7 +92,7 @@ class RawFilterFPGM(_GroupScores):
         super().__init__(normalize_layers=True)
 
     def layer_scores(self, dep, idxs):
-        if dep.pruning_fn in _OUT_FNS and isinstance(dep.layer, (nn.modules.conv._ConvNd, nn.Linear)):
+        if dep.pruning_fn in OUT_FNS and isinstance(dep.layer, (nn.modules.conv._ConvNd, nn.Linear)):
             return filter_median_scores(_out_weight(dep.layer, idxs))
         return None
 
@@ -104,13 +102,13 @@ class TaylorFO(_GroupScores):
 
     def layer_scores(self, dep, idxs):
         layer, fn = dep.layer, dep.pruning_fn
-        if fn in _OUT_FNS and isinstance(layer, (nn.modules.conv._ConvNd, nn.Linear)):
+        if fn in OUT_FNS and isinstance(layer, (nn.modules.conv._ConvNd, nn.Linear)):
             if layer.weight.grad is None:
                 return None
             w, g = _out_weight(layer, idxs), layer.weight.grad
             g = (g.transpose(0, 1) if getattr(layer, "transposed", False) else g)[idxs].flatten(1)
             return (w * g).abs().sum(1)
-        if fn in _IN_FNS and isinstance(layer, (nn.modules.conv._ConvNd, nn.Linear)):
+        if fn in IN_FNS and isinstance(layer, (nn.modules.conv._ConvNd, nn.Linear)):
             if layer.weight.grad is None:
                 return None
             return (_in_slices(layer, layer.weight.data, idxs) * _in_slices(layer, layer.weight.grad, idxs)).abs().sum(1)

@@ -43,14 +43,8 @@ from torch import nn
 
 from qkernels.core.errors import InputError
 from qkernels.hw.latency import measure_latency
-from qkernels.pruning.prune import (
-    ROOT_TYPES,
-    _device,
-    default_ignored_layers,
-    keep_count,
-    prunable_groups,
-    prune,
-)
+from qkernels.nn.device import model_device
+from qkernels.pruning.prune import ROOT_TYPES, default_ignored_layers, keep_count, prunable_groups, prune
 from qkernels.pruning.registry import PruneContext, get_method
 
 
@@ -137,7 +131,7 @@ def measure_cost_table(
     Raises:
         InputError: a bad device, batch, fraction or ``round_to`` (as for :func:`measure_latency`).
     """
-    example = torch.zeros(1, *input_shape, device=_device(model))
+    example = torch.zeros(1, *input_shape, device=model_device(model))
     groups = prunable_groups(model, example, ignored_layers)
 
     def time_it(m: nn.Module) -> float:
@@ -171,7 +165,7 @@ def group_importance(model: nn.Module, example_inputs: torch.Tensor, method: str
     """Per group, its channels' criterion scores as shares of the group's total (ascending, sum 1)."""
     spec = get_method(method)
     work = copy.deepcopy(model).eval()
-    dev = _device(work)
+    dev = model_device(work)
     x = example_inputs.to(dev)
     names = {m: n for n, m in work.named_modules()}
     imp_fn = spec.factory(PruneContext(work, x, int(seed), calib, {}))
@@ -243,7 +237,7 @@ def hardware_aware_keep(model: nn.Module, input_shape: Sequence[int], sparsity: 
     if table is None:
         table = measure_cost_table(model, input_shape, device=device, batch=batch, round_to=round_to,
                                    fractions=table_options.pop("fractions", (0.75, 0.5, 0.25)), **table_options)
-    example = torch.zeros(1, *input_shape, device=_device(model))
+    example = torch.zeros(1, *input_shape, device=model_device(model))
     imp = group_importance(model, example, method, calib=calib, seed=seed)
     uni = uniform_keep(table.groups, sparsity, round_to)
     target = table.predict_saving(uni)

@@ -1,9 +1,19 @@
 """The registry of pruning criteria: method name -> importance factory, description, needs.
 
 A criterion is a factory that receives a :class:`PruneContext` (the model about to be pruned,
-example inputs, a seed, optional calibration data) and returns a Torch-Pruning importance: a
-callable ``group -> 1-D tensor`` of per-channel scores (higher = keep). Adding a criterion is
-one call, anywhere that is imported with :mod:`qkernels.pruning`::
+example inputs, a seed, optional calibration data) and returns a :class:`Criterion`: a
+Torch-Pruning importance, i.e. a callable ``group -> 1-D tensor`` of per-channel scores
+(higher = keep), or None to leave the group whole. :func:`qkernels.pruning.prune` also calls
+three optional hooks when the criterion has them, each a protocol of its own:
+
+* :class:`GroupKeepHook` ``group_keep(group, n, keep) -> int``: keep more channels of a group
+  than the sparsity asks (QM-FRG's threshold mode);
+* :class:`BeforeRemovalHook` ``before_removal(pruning_group)``: called just before the channels
+  of a group are removed (QM-FRG's merge folds them into the kept ones);
+* :class:`RecordHook` ``record() -> dict``: what the criterion did, stored as the record's
+  ``criterion`` (JSON-ready).
+
+Adding a criterion is one call, anywhere that is imported with :mod:`qkernels.pruning`::
 
     register_method("qmfrg", lambda ctx: MyImportance(...), "what it measures", needs_data=False)
 
@@ -22,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -44,12 +55,76 @@ class PruneContext:
     options: dict = field(default_factory=dict)
 
 
+@runtime_checkable
+class Criterion(Protocol):
+    """What a criterion's factory returns: per-channel scores of a Torch-Pruning group.
+
+    ``criterion(group)`` is a 1-D tensor with one finite score per channel of the group (higher =
+    keep), or None to leave the group whole.
+
+    Example:
+        >>> import torch
+        >>> isinstance(lambda group: torch.ones(len(group[0].idxs)), Criterion)
+        True
+    """
+
+    def __call__(self, group: Any) -> torch.Tensor | None: ...
+
+
+@runtime_checkable
+class GroupKeepHook(Protocol):
+    """Optional hook: how many channels of a group to keep, at least the sparsity's ``keep``.
+
+    Called after the group was scored, with its ``n`` channels and the ``keep`` that the sparsity
+    (or ``group_keep=``) asks for; the result is clipped to [keep, n].
+
+    Example:
+        >>> class KeepAll:
+        ...     def __call__(self, group): ...
+        ...     def group_keep(self, group, n, keep): return n
+        >>> isinstance(KeepAll(), GroupKeepHook), isinstance(lambda g: None, GroupKeepHook)
+        (True, False)
+    """
+
+    def group_keep(self, group: Any, n: int, keep: int) -> int: ...
+
+
+@runtime_checkable
+class BeforeRemovalHook(Protocol):
+    """Optional hook: called with each Torch-Pruning pruning group just before its channels go.
+
+    Example:
+        >>> class Log:
+        ...     def __call__(self, group): ...
+        ...     def before_removal(self, pruning_group): print("removing")
+        >>> isinstance(Log(), BeforeRemovalHook)
+        True
+    """
+
+    def before_removal(self, pruning_group: Any) -> None: ...
+
+
+@runtime_checkable
+class RecordHook(Protocol):
+    """Optional hook: what the criterion did, stored as the pruning record's ``criterion`` entry.
+
+    Example:
+        >>> class Counted:
+        ...     def __call__(self, group): ...
+        ...     def record(self): return {"groups": 0}
+        >>> isinstance(Counted(), RecordHook)
+        True
+    """
+
+    def record(self) -> dict: ...
+
+
 @dataclass(frozen=True)
 class Method:
     """A registered pruning criterion."""
 
     name: str
-    factory: Callable[[PruneContext], Callable]
+    factory: Callable[[PruneContext], Criterion]
     description: str
     needs_data: bool = False  # needs labelled calibration batches (e.g. gradients)
     requires_bn: bool = False  # scores only BatchNorm scales (not applicable without BN)
@@ -61,7 +136,7 @@ _METHODS: dict[str, Method] = {}
 
 def register_method(
     name: str,
-    factory: Callable[[PruneContext], Callable],
+    factory: Callable[[PruneContext], Criterion],
     description: str,
     *,
     needs_data: bool = False,
@@ -101,4 +176,4 @@ def methods() -> dict[str, Method]:
     return dict(_METHODS)
 
 
-__all__ = ["PruneContext", "Method", "register_method", "unregister_method", "method_names", "get_method", "methods"]
+__all__ = ["PruneContext", "Criterion", "GroupKeepHook", "BeforeRemovalHook", "RecordHook", "Method", "register_method", "unregister_method", "method_names", "get_method", "methods"]

@@ -33,8 +33,8 @@ import numpy as np
 import torch
 
 from qkernels.core.arrays import ArrayLike, Kind
-from qkernels.geometry.distances import check_states
 from qkernels.core.errors import InputError
+from qkernels.geometry.distances import check_states
 
 
 def qubits_for(n: int) -> int:

@@ -28,9 +28,8 @@ import time
 from typing import Any
 
 import numpy as np
-import torch
 
-from qkernels.core.arrays import ArrayLike
+from qkernels.core.arrays import ArrayLike, restore
 from qkernels.core.errors import InputError
 from qkernels.quantum.encoding import check_state_matrix, pad_states, resolve_qubits
 from qkernels.quantum.engine import Engine, thread_limit
@@ -41,10 +40,6 @@ from qkernels.quantum.estimation import (
     fidelity_from_probability,
 )
 from qkernels.quantum.memory import MEMORY_FRACTION
-
-
-def _restore(x: np.ndarray, kind: str) -> Any:
-    return torch.from_numpy(np.ascontiguousarray(x)) if kind == "torch" else x
 
 
 class QuantumKernel:
@@ -159,7 +154,7 @@ class QuantumKernel:
             [[1.0, 0.36], [0.36, 1.0]]
         """
         est = self.estimate(A, B)
-        return _restore(est.fidelity, est.meta["kind"])
+        return restore(est.fidelity, est.meta["kind"])
 
     def fidelity(self, a: ArrayLike, b: ArrayLike) -> float:
         """Estimated fidelity of one pair of states (1-D)."""
@@ -185,7 +180,7 @@ class QuantumKernel:
         est = self.estimate(a, b)
         if confidence is None:
             d = est.fs_distance()
-            return float(d[0, 0]) if ia.vector else _restore(d, est.meta["kind"])
+            return float(d[0, 0]) if ia.vector else restore(d, est.meta["kind"])
         fs = est.fs(confidence, interval)
         if ia.vector:
             return FSEstimate(float(fs.estimate[0, 0]), float(fs.lower[0, 0]), float(fs.upper[0, 0]),  # type: ignore[index]

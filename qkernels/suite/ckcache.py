@@ -32,10 +32,10 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from qkernels.core.atomic import atomic_write_bytes, atomic_write_json
+from qkernels.nn.device import model_device
 
 #: bump when the meaning of a cached entry changes
 CACHE_VERSION = 1
@@ -85,7 +85,7 @@ def load_entry(config: dict, model: nn.Module, root: str | Path | None = None) -
         state = load_file(str(wpath), device="cpu")
         if meta.get("key") != config_key(config):
             raise ValueError("key mismatch")
-        dev = next((p.device for p in model.parameters()), torch.device("cpu"))
+        dev = model_device(model)
         model.load_state_dict({k: v.to(dev) for k, v in state.items()}, strict=True)
     except Exception as exc:  # a corrupt or stale entry is retrained, not fatal
         warnings.warn(f"checkpoint cache: ignoring unusable entry {wpath.name} ({type(exc).__name__}: {exc})",

@@ -18,6 +18,8 @@ from pathlib import Path
 
 from qkernels import __version__
 from qkernels.core.errors import InputError
+from qkernels.geometry.metrics import metric_names
+from qkernels.pruning.qmfrg.channels import edge_metrics
 
 
 class _Parser(argparse.ArgumentParser):
@@ -57,7 +59,7 @@ def _build_parser() -> argparse.ArgumentParser:
     ds.add_argument("model_b", nargs="?", default=None, help="a second model, for cross-model distances")
     ds.add_argument("--granularity", default="layer", choices=["layer", "filter"])
     ds.add_argument("--metric", default="fs,w2cum",
-                    help="comma-separated: fs, chord, w2cum, w1cum, w2emp_psi, w2emp_s, spec_l2 (default fs,w2cum)")
+                    help=f"comma-separated: {', '.join(metric_names())} (default fs,w2cum)")
     ds.add_argument("--arch", default=None, help="built-in architecture to load MODEL_A's checkpoint into")
     ds.add_argument("--arch-b", default=None, help="built-in architecture to load MODEL_B's checkpoint into")
     ds.add_argument("--seed", type=int, default=0, help="initialization seed of built-in models (default 0)")
@@ -84,7 +86,8 @@ def _build_parser() -> argparse.ArgumentParser:
     qm.add_argument("--tau", type=float, default=None,
                     help="threshold mode: remove every channel redundant at this distance (--sparsity is then the cap)")
     qm.add_argument("--merge", action="store_true", help="fold removed channels into their cluster's representative")
-    qm.add_argument("--metric", default=None, help="edge distance: fs, w2cum, aligned or quantum")
+    qm.add_argument("--metric", default=None,
+                    help=f"edge distance: {', '.join(edge_metrics()[:-1])} or {edge_metrics()[-1]}")
     qm.add_argument("--shots", type=int, default=None, help="shots per kernel entry of the quantum metric")
     pr.add_argument("--hardware-aware", action="store_true",
                     help="per-group widths from a cost table measured on --device: as fast as uniform pruning at "
@@ -147,13 +150,13 @@ def _cmd_devices(a: argparse.Namespace) -> int:
 
 
 def _operators(spec: str, arch: str | None, seed: int, granularity: str):
-    from qkernels.nn.models import load_model
     from qkernels.geometry.operators import extract_operators, operators_from_state_dict
+    from qkernels.nn.models import load_model
 
     if arch is not None:
-        from qkernels.nn.models.registry import _spec
+        from qkernels.nn.models import model_spec
 
-        _spec(arch)  # validate the name first
+        model_spec(arch)  # validate the name first
     obj = load_model(spec, arch=arch, seed=seed)
     if isinstance(obj, dict):
         return operators_from_state_dict(obj, granularity)
@@ -162,8 +165,9 @@ def _operators(spec: str, arch: str | None, seed: int, granularity: str):
 
 def _cmd_distances(a: argparse.Namespace) -> int:
     from qkernels.core.atomic import atomic_write_csv
+    from qkernels.geometry.metrics import parse_metrics
+    from qkernels.geometry.tables import distance_table
     from qkernels.hw.backends import resolve_device
-    from qkernels.geometry.tables import distance_table, parse_metrics
 
     metrics = parse_metrics(a.metric)
     device = resolve_device(a.device)
@@ -183,22 +187,10 @@ def _cmd_distances(a: argparse.Namespace) -> int:
     return 0
 
 
-def _qmfrg_options(a: argparse.Namespace) -> dict:
-    opts = {"tau": a.tau, "metric": a.metric, "shots": a.shots}
-    opts = {k: v for k, v in opts.items() if v is not None}
-    if a.merge:
-        opts["merge"] = True
-    return opts
-
-
 def _cmd_prune(a: argparse.Namespace) -> int:
-    from qkernels.suite.commands.prune import prune_command
+    from qkernels.suite.commands.prune import PruneRequest, prune_command
 
-    line, _ = prune_command(a.model, method=a.method, sparsity=a.sparsity, out=a.out, arch=a.arch, width=a.width,
-                            data=a.data, size=a.size, epochs=a.epochs, finetune_epochs=a.finetune_epochs, seed=a.seed,
-                            device=a.device, threads=a.threads, progress=False if a.no_progress else None,
-                            options=_qmfrg_options(a), hardware_aware=a.hardware_aware, round_to=a.round_to,
-                            latency_batch=a.latency_batch)
+    line, _ = prune_command(PruneRequest.from_args(a))
     print(line)
     return 0
 

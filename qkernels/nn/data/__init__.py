@@ -12,11 +12,11 @@ Example:
 
 from __future__ import annotations
 
+from qkernels.core.errors import InputError
 from qkernels.nn.data.base import DataSplits, ImageSet
 from qkernels.nn.data.cifar import cifar10
 from qkernels.nn.data.digits import DigitsStyle, digits
 from qkernels.nn.data.folder import image_folder
-from qkernels.core.errors import InputError
 
 
 def load_data(spec: str = "digits", *, seed: int = 0, size: int | None = None, **options) -> DataSplits:

@@ -17,8 +17,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from qkernels.nn.checkpoints import load_state_dict
 from qkernels.core.errors import InputError
+from qkernels.nn.checkpoints import load_state_dict
 from qkernels.nn.models.resnet import resnet18
 from qkernels.nn.models.small import mlp, vit_tiny
 
@@ -53,7 +53,13 @@ def model_names() -> list[str]:
     return list(MODELS)
 
 
-def _spec(name: str) -> ModelSpec:
+def model_spec(name: str) -> ModelSpec:
+    """The :class:`ModelSpec` of the built-in model ``name``; InputError naming the built-in ones otherwise.
+
+    Example:
+        >>> model_spec("mlp").classifier
+        'net.5.weight'
+    """
     if name not in MODELS:
         raise InputError(f"unknown model {name!r}; built-in models: {', '.join(MODELS)} (or give a checkpoint path)")
     return MODELS[name]
@@ -61,7 +67,7 @@ def _spec(name: str) -> ModelSpec:
 
 def build_model(name: str, seed: int = 0, **kwargs) -> nn.Module:
     """A built-in model, initialized from ``seed`` (the global RNG is left untouched)."""
-    spec = _spec(name)
+    spec = model_spec(name)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = spec.build(**kwargs)
@@ -107,11 +113,11 @@ def load_model(spec: str | Path, *, arch: str | None = None, seed: int = 0) -> n
     state = load_state_dict(text)
     if arch is None:
         return state
-    ms = _spec(arch)
+    ms = model_spec(arch)
     kwargs = {}
     if ms.classifier in state:
         kwargs["num_classes"] = int(state[ms.classifier].shape[0])
     return load_into(build_model(arch, seed=seed, **kwargs), state, where=f"checkpoint {text!r}")
 
 
-__all__ = ["ModelSpec", "MODELS", "model_names", "build_model", "load_into", "load_model"]
+__all__ = ["ModelSpec", "MODELS", "model_names", "model_spec", "build_model", "load_into", "load_model"]

@@ -33,8 +33,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from qkernels.geometry.distances import pairwise_fs
 from qkernels.core.errors import InputError
+from qkernels.geometry.distances import pairwise_fs
 from qkernels.geometry.spectral import spectrum_tensor
 from qkernels.pruning.qmfrg.graph import single_linkage
 

@@ -20,10 +20,11 @@ channel maps to several inputs of a layer (a flatten), its slices are stacked si
 
 **Distances.** For every such layer L the states ψ = s/‖s‖ of the augmented matrices
 Â = [[W, b], [0, 1]] give an n × n matrix D_L; the group's distance is the mean of the D_L over
-its layers (each channel pair is covered by every layer). Metrics (``METRICS``):
+its layers (each channel pair is covered by every layer). Metrics (:func:`edge_metrics`):
 
-* ``fs``: Fubini–Study θ = d_FS(ψ_i, ψ_j) (the paper's form; default);
-* ``w2cum``: cumulative W₂ between the states (``qkernels.geometry.distances.pairwise_w2_cumulative``);
+* every metric of the registry (:mod:`qkernels.geometry.metrics`), on the states and spectra of
+  the layer's operators, e.g. ``fs``: Fubini–Study θ = d_FS(ψ_i, ψ_j) (the paper's form;
+  default) or ``w2cum``: cumulative W₂ between the states;
 * ``aligned``: the decomposed bound of theory.md, ‖s_i − s_j‖₂ + A_ij with the misalignment
   A_ij = min(‖U_i S_j V_iᵀ − Â_j‖_op, ‖U_j S_i V_jᵀ − Â_i‖_op), divided by the layer's mean
   ‖Â‖_F so that layers weigh alike; unlike the spectral forms it sees singular vectors, so
@@ -45,23 +46,38 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch_pruning as tp
 from torch import nn
 
-from qkernels.geometry.distances import pairwise_fs, pairwise_w2_cumulative
 from qkernels.core.errors import InputError
-from qkernels.geometry.spectral import spectrum_tensor
+from qkernels.geometry.metrics import get_metric, metric_names
+from qkernels.geometry.spectral import augmented_tensor, spectrum_tensor
+from qkernels.pruning.groups import IN_FNS, OUT_FNS, by_root, is_weighted
 
-METRICS = ("fs", "w2cum", "aligned", "quantum")
+#: QM-FRG's own edge distances, besides the registered metrics.
+OWN_METRICS = ("aligned", "quantum")
 LAYER_SETS = ("all", "out")
-_OUT_FNS = (tp.prune_conv_out_channels, tp.prune_linear_out_channels)
-_IN_FNS = (tp.prune_conv_in_channels, tp.prune_linear_in_channels)
+
+
+def edge_metrics() -> list[str]:
+    """The edge distances QM-FRG accepts: the registered metrics, then ``aligned`` and ``quantum``.
+
+    Example:
+        >>> edge_metrics()[0], edge_metrics()[-2:]
+        ('fs', ['aligned', 'quantum'])
+    """
+    return metric_names() + list(OWN_METRICS)
 
 
 def check_metric(metric: object) -> str:
-    """``metric`` if it is one of ``METRICS``; InputError otherwise."""
-    if metric not in METRICS:
-        raise InputError(f"metric: expected one of {', '.join(METRICS)}, got {metric!r}")
+    """``metric`` if it is one of :func:`edge_metrics`; InputError otherwise.
+
+    Example:
+        >>> check_metric("w2cum")
+        'w2cum'
+    """
+    names = edge_metrics()
+    if metric not in names:
+        raise InputError(f"metric: expected one of {', '.join(names)}, got {metric!r}")
     return str(metric)
 
 
@@ -77,17 +93,6 @@ class LayerOperators:
     b: torch.Tensor  # (k, m) float64
 
 
-def _weighted(layer: nn.Module) -> bool:
-    return isinstance(layer, (nn.Linear, nn.modules.conv._ConvNd)) and not getattr(layer, "transposed", False)
-
-
-def _by_root(idxs, roots) -> tuple[list[int], list[list[int]]]:
-    seen: dict[int, list[int]] = {}
-    for li, ri in zip(idxs, roots):
-        seen.setdefault(int(ri), []).append(int(li))
-    return list(seen), list(seen.values())
-
-
 def group_operators(group, layers: str = "out") -> list[LayerOperators]:
     """The per-layer channel operators of a Torch-Pruning group (see the module docstring)."""
     if layers not in LAYER_SETS:
@@ -95,13 +100,13 @@ def group_operators(group, layers: str = "out") -> list[LayerOperators]:
     out: list[LayerOperators] = []
     for item in group:
         dep, layer = item.dep, item.dep.layer
-        if not _weighted(layer):
+        if not is_weighted(layer):
             continue
-        roots, locs = _by_root(item.idxs, item.root_idxs)
+        roots, locs = by_root(item.idxs, item.root_idxs)
         if not roots or len({len(x) for x in locs}) != 1:
             continue
-        w = layer.weight.detach().to(torch.float64)
-        if dep.pruning_fn in _OUT_FNS:
+        w = layer.weight.detach().to("cpu", torch.float64)
+        if dep.pruning_fn in OUT_FNS:
             idx = torch.tensor(locs)  # (k, r)
             W = w[idx]  # (k, r, in, *kernel)
             k, r = idx.shape
@@ -112,25 +117,16 @@ def group_operators(group, layers: str = "out") -> list[LayerOperators]:
             rows = W.shape[1]
             b = torch.zeros(k, rows, dtype=torch.float64)
             if layer.bias is not None:
-                bc = layer.bias.detach().to(torch.float64)[idx]  # (k, r)
+                bc = layer.bias.detach().to("cpu", torch.float64)[idx]  # (k, r)
                 b = (bc.repeat_interleave(rows // r, dim=1) / np.sqrt(rows // r))
             out.append(LayerOperators(layer, "out", roots, locs, W, b))
-        elif dep.pruning_fn in _IN_FNS and layers == "all" and getattr(layer, "groups", 1) == 1:
+        elif dep.pruning_fn in IN_FNS and layers == "all" and getattr(layer, "groups", 1) == 1:
             idx = torch.tensor(locs)
             k, r = idx.shape
             W = w[:, idx]  # (out, k, r, *kernel)
             W = W.movedim(1, 0).reshape(k, w.shape[0], -1)  # (k, out, r * prod(kernel))
             out.append(LayerOperators(layer, "in", roots, locs, W, torch.zeros(k, w.shape[0], dtype=torch.float64)))
     return out
-
-
-def _augmented(W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    k, m, n = W.shape
-    A = torch.zeros(k, m + 1, n + 1, dtype=W.dtype)
-    A[:, :m, :n] = W
-    A[:, :m, n] = b
-    A[:, m, n] = 1
-    return A
 
 
 def misalignment(A: torch.Tensor, block: int = 256) -> torch.Tensor:
@@ -167,9 +163,19 @@ def misalignment(A: torch.Tensor, block: int = 256) -> torch.Tensor:
 
 
 def layer_distances(W: torch.Tensor, b: torch.Tensor, metric: str = "fs", kernel=None) -> np.ndarray:
-    """The n × n distance matrix between the operators (W_c, b_c) of one layer."""
+    """The n × n distance matrix between the operators (W_c, b_c) of one layer.
+
+    Args:
+        W: the operators' weights (n, m, k).
+        b: their biases (n, m).
+        metric: one of :func:`edge_metrics`.
+        kernel: the :class:`~qkernels.quantum.QuantumKernel` of the ``quantum`` metric.
+
+    Returns:
+        A symmetric float64 array with a zero diagonal.
+    """
     metric = check_metric(metric)
-    A = _augmented(W.to(torch.float64), b.to(torch.float64))
+    A = augmented_tensor(W.to("cpu", torch.float64), b.to("cpu", torch.float64))
     if metric == "aligned":
         s = torch.linalg.svdvals(A)
         a = torch.linalg.vector_norm(s, dim=-1)
@@ -178,10 +184,8 @@ def layer_distances(W: torch.Tensor, b: torch.Tensor, metric: str = "fs", kernel
     else:
         s = spectrum_tensor(A)
         psi = s / torch.linalg.vector_norm(s, dim=-1, keepdim=True)
-        if metric == "fs":
-            D = pairwise_fs(psi)
-        elif metric == "w2cum":
-            D = pairwise_w2_cumulative(psi)
+        if metric != "quantum":
+            D = get_metric(metric).matrix_of(psi, s)
         else:
             if kernel is None:
                 raise InputError("metric 'quantum' needs a QuantumKernel (kernel=...)")
@@ -217,5 +221,5 @@ def group_distances(group, metric: str = "fs", layers: str = "out", kernel=None,
     return D, strength, len(ops)
 
 
-__all__ = ["METRICS", "LAYER_SETS", "check_metric", "LayerOperators", "group_operators", "misalignment",
+__all__ = ["OWN_METRICS", "LAYER_SETS", "edge_metrics", "check_metric", "LayerOperators", "group_operators", "misalignment",
            "layer_distances", "group_distances"]

@@ -12,11 +12,13 @@ single-linkage merge that makes it redundant (higher = keep). Two modes:
   (the documented minimum: max(1, ⌊n(1 − p_max)⌋) channels stay, so a group whose states are all
   equal keeps exactly that many). The sparsity that results is ``record["channel_sparsity"]``.
 
-Options (keyword arguments of :func:`qkernels.pruning.prune`): ``tau`` (≥ 0), ``metric`` (``fs``,
-``w2cum``, ``aligned``, ``quantum``), ``layers`` (``out``, default: the filters that produce the channel; ``all``: also the input
-slices of the layers that read it),
-``merge`` (fold removed channels into their representatives, :mod:`~qkernels.pruning.qmfrg.merge`),
-``shots`` and ``quantum_method`` (the quantum metric; ``shots`` ≥ 1, default 256).
+Options (criterion options of :func:`qkernels.pruning.prune`: keyword arguments, or
+``PruneOptions(criterion=...)``): ``tau`` (≥ 0), ``metric`` (one of
+:func:`~qkernels.pruning.qmfrg.channels.edge_metrics`: a registered metric such as ``fs`` or
+``w2cum``, or ``aligned``, ``quantum``), ``layers`` (``out``, default: the filters that produce
+the channel; ``all``: also the input slices of the layers that read it), ``merge`` (fold removed
+channels into their representatives, :mod:`~qkernels.pruning.qmfrg.merge`), ``shots`` and
+``quantum_method`` (the quantum metric; ``shots`` ≥ 1, default 256).
 
 Example:
     >>> import torch
@@ -34,17 +36,21 @@ import torch
 import torch_pruning as tp
 
 from qkernels.core.errors import InputError
-from qkernels.pruning.registry import PruneContext, register_method
 from qkernels.pruning.qmfrg.channels import LAYER_SETS, check_metric, group_distances, group_operators
 from qkernels.pruning.qmfrg.graph import check_tau, single_linkage
 from qkernels.pruning.qmfrg.merge import consumer_maps, merge_group
+from qkernels.pruning.registry import PruneContext, register_method
 
 OPTIONS = ("tau", "metric", "layers", "merge", "shots", "quantum_method")
 DEFAULT_SHOTS = 256
 
 
 class QMFRGImportance(tp.importance.Importance):
-    """Torch-Pruning importance of QM-FRG (see the module docstring)."""
+    """Torch-Pruning importance of QM-FRG (see the module docstring).
+
+    A :class:`~qkernels.pruning.registry.Criterion` with all three optional hooks:
+    ``group_keep`` (threshold mode), ``before_removal`` (merge mode) and ``record``.
+    """
 
     def __init__(self, metric: str = "fs", tau: float | None = None, layers: str = "out", merge: bool = False,
                  kernel=None, names: dict | None = None):

@@ -25,15 +25,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from qkernels.pruning.qmfrg.channels import _IN_FNS, _by_root, _weighted
+from qkernels.pruning.groups import IN_FNS, by_root, is_weighted
 
 
 def consumer_maps(group) -> dict[int, dict[int, list[int]]]:
     """For every layer that reads the group's channels: ``id(layer)`` -> {root index -> its indices}."""
     out: dict[int, dict[int, list[int]]] = {}
     for item in group:
-        if item.dep.pruning_fn in _IN_FNS and _weighted(item.dep.layer):
-            roots, locs = _by_root(item.idxs, item.root_idxs)
+        if item.dep.pruning_fn in IN_FNS and is_weighted(item.dep.layer):
+            roots, locs = by_root(item.idxs, item.root_idxs)
             out[id(item.dep.layer)] = dict(zip(roots, locs))
     return out
 
@@ -62,7 +62,7 @@ def merge_group(pruning_group, representative_of: dict[int, int], local_of: dict
     folds = 0
     for item in pruning_group:
         layer = item.dep.layer
-        if item.dep.pruning_fn not in _IN_FNS or not _weighted(layer) or getattr(layer, "groups", 1) != 1:
+        if item.dep.pruning_fn not in IN_FNS or not is_weighted(layer) or getattr(layer, "groups", 1) != 1:
             continue
         table = local_of.get(id(layer))
         if table is None:

@@ -13,21 +13,25 @@ Example:
 
 from __future__ import annotations
 
+import argparse
 import math
 import re
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
+from qkernels.core.errors import InputError
 from qkernels.nn.checkpoints import load_state_dict
 from qkernels.nn.data import DataSplits, load_data
-from qkernels.core.errors import InputError
 from qkernels.nn.models.registry import MODELS, build_model, load_into
 from qkernels.nn.training import evaluate, recalibrate_bn, train
-from qkernels.pruning.prune import check_sparsity, prune
-from qkernels.pruning.registry import get_method
+from qkernels.pruning.prune import PruneOptions, check_sparsity, prune
+from qkernels.pruning.registry import Method, get_method
 from qkernels.pruning.serialize import load_pruned, read_pruned_meta, save_pruned
 from qkernels.suite.sweeps.pruning import TrainSetup, fit_arch_kwargs, torch_threads, train_dense
 
@@ -106,28 +110,125 @@ def _fmt(n: float) -> str:
     return f"{n:.3g}"
 
 
-def prune_command(
-    model: str,
-    *,
-    method: str,
-    sparsity: float,
-    out: str | None = None,
-    arch: str | None = None,
-    width: float | None = None,
-    data: str = "digits",
-    size: int | None = None,
-    epochs: float = 4.0,
-    finetune_epochs: float = 0.0,
-    seed: int = 0,
-    device: str = "cpu",
-    threads: int | None = None,
-    progress: bool | None = None,
-    options: dict | None = None,
-    hardware_aware: bool = False,
-    round_to: int | None = None,
-    latency_batch: int = 8,
-) -> tuple[str, dict]:
+@dataclass(frozen=True)
+class PruneRequest:
+    """What ``qkernels prune`` is asked to do: the command's arguments, with their defaults.
+
+    Attributes:
+        model: a built-in architecture name, a checkpoint path or a pruned-model file.
+        method: the pruning criterion (:func:`qkernels.pruning.method_names`).
+        sparsity: the fraction of channels removed per group, in (0, 1).
+        out: where to write the pruned model (``.safetensors``), or None.
+        arch: the built-in architecture a checkpoint is loaded into.
+        width: the ResNet width multiplier of a built-in resnet18 model.
+        data: ``digits``, ``cifar10:PATH`` or ``folder:PATH``.
+        size: the image side of digits and folder data (None: the data's default).
+        epochs: training epochs of a built-in model.
+        finetune_epochs: fine-tuning epochs after pruning (0: none).
+        seed: seed of training, the calibration draw and random scores.
+        device: the device to run on.
+        threads: torch CPU threads (None: torch's default).
+        progress: progress bars (None: torch's and tqdm's default, False: none).
+        options: the criterion's keyword options (QM-FRG: ``tau``, ``merge``, ``metric``, ``shots``).
+        hardware_aware: per-group widths from a cost table measured on ``device``.
+        round_to: keep channel counts multiples of this.
+        latency_batch: the batch size at which ``hardware_aware`` measures latency.
+
+    Example:
+        >>> r = PruneRequest("mlp", "qmfrg", 0.5, options={"tau": 0.1})
+        >>> r.device, r.options, r.validated()[1]
+        ('cpu', {'tau': 0.1}, 0.5)
+    """
+
+    model: str
+    method: str
+    sparsity: float
+    out: str | None = None
+    arch: str | None = None
+    width: float | None = None
+    data: str = "digits"
+    size: int | None = None
+    epochs: float = 4.0
+    finetune_epochs: float = 0.0
+    seed: int = 0
+    device: str = "cpu"
+    threads: int | None = None
+    progress: bool | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    hardware_aware: bool = False
+    round_to: int | None = None
+    latency_batch: int = 8
+
+    @classmethod
+    def from_args(cls, a: argparse.Namespace) -> PruneRequest:
+        """The request of parsed ``qkernels prune`` arguments (QM-FRG flags become ``options``).
+
+        Example:
+            >>> import argparse
+            >>> a = argparse.Namespace(model="mlp", method="qmfrg", sparsity=0.5, out=None, arch=None, width=None,
+            ...                        data="digits", size=None, epochs=4.0, finetune_epochs=0.0, seed=0,
+            ...                        device="cpu", threads=None, no_progress=True, tau=None, metric="w2cum",
+            ...                        shots=None, merge=True, hardware_aware=False, round_to=None,
+            ...                        latency_batch=8)
+            >>> r = PruneRequest.from_args(a)
+            >>> r.options, r.progress
+            ({'metric': 'w2cum', 'merge': True}, False)
+        """
+        opts = {k: v for k, v in (("tau", a.tau), ("metric", a.metric), ("shots", a.shots)) if v is not None}
+        if a.merge:
+            opts["merge"] = True
+        return cls(a.model, a.method, a.sparsity, out=a.out, arch=a.arch, width=a.width, data=a.data, size=a.size,
+                   epochs=a.epochs, finetune_epochs=a.finetune_epochs, seed=a.seed, device=a.device,
+                   threads=a.threads, progress=False if a.no_progress else None, options=opts,
+                   hardware_aware=a.hardware_aware, round_to=a.round_to, latency_batch=a.latency_batch)
+
+    def validated(self) -> tuple[Method, float]:
+        """``(the method, the sparsity)`` after checking every name and number (InputError otherwise).
+
+        Example:
+            >>> PruneRequest("mlp", "l1", 0.5, threads=0).validated()
+            Traceback (most recent call last):
+            ...
+            qkernels.core.errors.InputError: --threads must be at least 1, got 0
+        """
+        spec = get_method(self.method)
+        p = check_sparsity(self.sparsity)
+        if not self.epochs > 0 or self.finetune_epochs < 0 or (self.width is not None and not self.width > 0):
+            raise InputError("--epochs and --width must be positive and --finetune-epochs non-negative")
+        if self.threads is not None and self.threads < 1:
+            raise InputError(f"--threads must be at least 1, got {self.threads}")
+        options = self.options
+        if options and not self.method.startswith("qmfrg"):
+            raise InputError(f"--{'/--'.join(options)}: options of the QM-FRG methods (qmfrg, qmfrg-aligned, ...), "
+                             f"not of {self.method!r}")
+        if "tau" in options:
+            from qkernels.pruning.qmfrg.graph import check_tau
+
+            check_tau(options["tau"])
+        if "shots" in options:
+            from qkernels.quantum.estimation import check_shots
+
+            check_shots(options["shots"])
+        if "metric" in options:
+            from qkernels.pruning.qmfrg.channels import check_metric
+
+            check_metric(options["metric"])
+        if self.round_to is not None and self.round_to < 1:
+            raise InputError(f"--round-to must be at least 1, got {self.round_to}")
+        if self.latency_batch < 1:
+            raise InputError(f"--latency-batch must be at least 1, got {self.latency_batch}")
+        if options and self.hardware_aware:
+            raise InputError("--hardware-aware takes no QM-FRG options (--tau, --merge, --metric, --shots)")
+        return spec, p
+
+
+def prune_command(request: PruneRequest | str, **fields: Any) -> tuple[str, dict]:
     """Run the prune command; returns the one-line summary and the record.
+
+    Args:
+        request: a :class:`PruneRequest`, or the MODEL argument with the other fields of
+            :class:`PruneRequest` as keyword arguments (``method=`` and ``sparsity=`` are required).
+        fields: fields of :class:`PruneRequest` that replace the request's.
 
     ``options`` are the criterion's keyword options (QM-FRG: ``tau``, ``merge``, ``metric``,
     ``shots``); other criteria take none.
@@ -139,44 +240,24 @@ def prune_command(
     """
     from qkernels.hw.backends import resolve_device
 
-    spec = get_method(method)  # validate names and numbers before any work
-    p = check_sparsity(sparsity)
-    if not epochs > 0 or finetune_epochs < 0 or (width is not None and not width > 0):
-        raise InputError("--epochs and --width must be positive and --finetune-epochs non-negative")
-    if threads is not None and threads < 1:
-        raise InputError(f"--threads must be at least 1, got {threads}")
-    options = dict(options or {})
-    if options and not method.startswith("qmfrg"):
-        raise InputError(f"--{'/--'.join(options)}: options of the QM-FRG methods (qmfrg, qmfrg-aligned, ...), "
-                         f"not of {method!r}")
-    if "tau" in options:
-        from qkernels.pruning.qmfrg.graph import check_tau
-
-        check_tau(options["tau"])
-    if "shots" in options:
-        from qkernels.quantum.estimation import check_shots
-
-        check_shots(options["shots"])
-    if round_to is not None and round_to < 1:
-        raise InputError(f"--round-to must be at least 1, got {round_to}")
-    if latency_batch < 1:
-        raise InputError(f"--latency-batch must be at least 1, got {latency_batch}")
-    if options and hardware_aware:
-        raise InputError("--hardware-aware takes no QM-FRG options (--tau, --merge, --metric, --shots)")
-    dev = resolve_device(device)
-    hw = {"round_to": round_to, "hardware_aware": hardware_aware, "latency_batch": latency_batch}
-    with torch_threads(threads, dev):
-        return _prune_command(model, method, spec, p, out, arch, width, data, size, epochs, finetune_epochs, seed, dev,
-                              progress, hw, options)
+    if isinstance(request, PruneRequest):
+        req = replace(request, **fields) if fields else request
+    else:
+        req = PruneRequest(request, **fields)
+    req = replace(req, options=dict(req.options or {}))
+    spec, p = req.validated()  # names and numbers before any work
+    dev = resolve_device(req.device)
+    with torch_threads(req.threads, dev):
+        return _prune_command(req, spec, p, dev)
 
 
-def _prune_command(model, method, spec, p, out, arch, width, data, size, epochs, finetune_epochs, seed, dev,
-                   progress, hw, options=None) -> tuple[str, dict]:
+def _prune_command(req: PruneRequest, spec: Method, p: float, dev: torch.device) -> tuple[str, dict]:
+    out, model, seed = req.out, req.model, req.seed
     if out is not None and Path(out).is_dir():
         raise InputError(f"--out {out!r} is a folder; give a file name (.safetensors)")
-    d = load_data(data, **({"size": size} if size else {}))
-    net, arch_name, kw, origin = load_for_pruning(model, arch=arch, data=d, width=width, epochs=epochs, seed=seed,
-                                                  device=dev, progress=progress)
+    d = load_data(req.data, **({"size": req.size} if req.size else {}))
+    net, arch_name, kw, origin = load_for_pruning(model, arch=req.arch, data=d, width=req.width, epochs=req.epochs,
+                                                  seed=seed, device=dev, progress=req.progress)
     x = d.example_inputs().to(dev)
     try:
         with torch.no_grad():
@@ -189,22 +270,24 @@ def _prune_command(model, method, spec, p, out, arch, width, data, size, epochs,
     g = torch.Generator().manual_seed(seed)
     calib = d.calib.subset(torch.randperm(len(d.calib), generator=g)[:256])
     batches = list(calib.batches(128)) if spec.needs_data else None
-    if hw["hardware_aware"]:
+    if req.hardware_aware:
         from qkernels.pruning.hardware import hardware_aware_prune
 
-        pm, rec = hardware_aware_prune(net, p, x, method=method, device=dev, batch=hw["latency_batch"],
-                                       round_to=hw["round_to"], calib=batches, seed=seed)
+        pm, rec = hardware_aware_prune(net, p, x, method=req.method, device=dev, batch=req.latency_batch,
+                                       round_to=req.round_to, calib=batches, seed=seed)
     else:
-        pm, rec = prune(net, method, p, x, calib=batches, seed=seed, round_to=hw["round_to"], **(options or {}))
+        pm, rec = prune(net, req.method, p, x, PruneOptions(calib=batches, seed=seed, round_to=req.round_to,
+                                                            criterion=dict(req.options)))
     recalibrate_bn(pm, d.calib)
     acc1 = evaluate(pm, d.test)["accuracy"] if same else None
     acc2 = None
+    finetune_epochs = req.finetune_epochs
     if finetune_epochs > 0:
         if not same:
             raise InputError(f"--finetune-epochs: the model has {logits.shape[-1]} outputs and {d.spec} has "
                              f"{d.num_classes} classes")
         t0 = time.perf_counter()
-        train(pm, d.train, epochs=finetune_epochs, lr=0.01, seed=seed, progress=progress, desc="finetune")
+        train(pm, d.train, epochs=finetune_epochs, lr=0.01, seed=seed, progress=req.progress, desc="finetune")
         rec["finetune_time_s"] = time.perf_counter() - t0
         acc2 = evaluate(pm, d.test)["accuracy"]
     rec.update({"model": model, "arch": arch_name, "origin": origin, "data": d.spec, "accuracy_dense": acc0,
@@ -216,7 +299,7 @@ def _prune_command(model, method, spec, p, out, arch, width, data, size, epochs,
            f"top-1 {acc0:.4f} -> {acc1:.4f} one-shot (BN re-estimated)"
            + (f" -> {acc2:.4f} after {finetune_epochs:g} epoch{'' if finetune_epochs == 1 else 's'} of fine-tuning"
               if acc2 is not None else ""))
-    line = (f"{method} p={p:g} on {arch_name} ({origin}), data {d.spec}: {acc}; "
+    line = (f"{req.method} p={p:g} on {arch_name} ({origin}), data {d.spec}: {acc}; "
             f"MACs {_fmt(rec['macs_before'])} -> {_fmt(rec['macs_after'])} "
             f"({rec['macs_after'] / rec['macs_before']:.3f}x); params {_fmt(rec['params_before'])} -> "
             f"{_fmt(rec['params_after'])} ({rec['params_after'] / rec['params_before']:.3f}x); channel sparsity "
@@ -232,4 +315,4 @@ def _hw_text(rec: dict) -> str:
             f"{1e3 * h['uniform_median_s']:.3g} ms (uniform MACs {_fmt(rec['uniform_macs'])})")
 
 
-__all__ = ["prune_command", "load_for_pruning", "infer_arch_kwargs"]
+__all__ = ["PruneRequest", "prune_command", "load_for_pruning", "infer_arch_kwargs"]
