@@ -40,9 +40,6 @@ def save_figure(fig, path: str | Path) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-_save = save_figure  # the name the sections used before save_figure was public
-
-
 def heatmap(matrix: np.ndarray, labels: Sequence[str], title: str, path: str | Path, cbar_label: str) -> None:
     """A labelled square heat map of a pairwise-distance matrix."""
     n = len(labels)

@@ -104,8 +104,9 @@ def speed_rows(pairs: int, seed: int) -> pd.DataFrame:
     t0 = time.perf_counter()
     check_bounds_batch(st("Wi"), st("bi"), st("Wj"), st("bj"), ("tanh", "relu"), (1.0, 4.0), SearchConfig(seed=seed))
     el = time.perf_counter() - t0
-    return pd.DataFrame([{"kind": "speed", "scenario": "speed_256", "param": k, "lhs": v} for k, v in (
-        ("pairs", pairs), ("seconds", el), ("pairs_per_second", pairs / el), ("est_seconds_1000_pairs", 1000 * el / pairs))])
+    values = (("pairs", pairs), ("seconds", el), ("pairs_per_second", pairs / el),
+              ("est_seconds_1000_pairs", 1000 * el / pairs))
+    return pd.DataFrame([{"kind": "speed", "scenario": "speed_256", "param": k, "lhs": v} for k, v in values])
 
 
 def plan_units(ctx: SectionContext, cfg: BoundsProfile) -> list[Unit]:

@@ -10,8 +10,9 @@ empty; latency does not depend on the weights). Three kinds of units:
 
 - ``dense:<model>:<backend>``: the dense model's latency rows (one per batch size);
 - ``table:<model>:<backend>``: the hardware-aware cost table of the model on that backend
-  (rows with ``kind = cost``), kept for the next units of the plan in its :class:`~qkernels.suite.sections.latency.units.CostTables`
-  and read back from its part file on resume;
+  (rows with ``kind = cost``), kept for the next units of the plan in its
+  :class:`~qkernels.suite.sections.latency.units.CostTables` and read back from its part file on
+  resume;
 - ``point:<model>:<sparsity>:<backend>``: the dense model again, uniform ``l1`` pruning and
   hardware-aware pruning (``hw-l1``) at that sparsity, timed in one process one after another,
   so every speed-up is a ratio of medians measured minutes apart at most. The hardware-aware

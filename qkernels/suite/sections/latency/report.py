@@ -56,6 +56,7 @@ def report_blocks(run: RunFolder, df: pd.DataFrame) -> list[Block]:
     blocks += _hardware(run, df)
     return blocks
 
+
 def _speedups(run: RunFolder, m: pd.DataFrame) -> list[Block]:
     ok = m[(m.method != "dense") & m.speedup.notna()]
     if ok.empty:
@@ -79,6 +80,7 @@ def _speedups(run: RunFolder, m: pd.DataFrame) -> list[Block]:
                                                      "batch size (solid: ideal; dashed: 0.8 × ideal, the goal)"))
     return blocks
 
+
 def _goal(m: pd.DataFrame) -> list[Block]:
     g = goal_rows(m)
     if g.empty:
@@ -89,6 +91,7 @@ def _goal(m: pd.DataFrame) -> list[Block]:
         f"{GOAL_BATCH}, uniform pruning; met in {met} of {len(g)} rows. Small models are dominated by per-layer "
         "overhead (framework dispatch, memory-bound layers such as BatchNorm and ReLU, which do not shrink with "
         "the MACs), so their efficiency is lower than a large model's."))]
+
 
 def _hardware(run: RunFolder, df: pd.DataFrame) -> list[Block]:
     cmp = compare_hardware(df)

@@ -74,6 +74,7 @@ def report_blocks(run: RunFolder, df: pd.DataFrame) -> list[Block]:
     blocks += _blocks(run, blocks_df, dense)
     return blocks
 
+
 def _blocks(run: RunFolder, bl: pd.DataFrame, dense: pd.DataFrame) -> list[Block]:
     """Block level: which blocks the metric calls substitutable, and what removing each costs."""
     if bl.empty or "block" not in bl.columns:
@@ -102,6 +103,7 @@ def _blocks(run: RunFolder, bl: pd.DataFrame, dense: pd.DataFrame) -> list[Block
         out.append(Figure(f"figures/{path.name}", f"{model}: each removable block's d_FS to its nearest block "
                                                   "against the accuracy its removal costs (one point per replicate)"))
     return out
+
 
 def _model_part(run: RunFolder, model: str, pr: pd.DataFrame, dense: pd.DataFrame) -> list[Block]:
     out: list[Block] = [Heading(3, f"{model}")]
@@ -151,6 +153,7 @@ def _model_part(run: RunFolder, model: str, pr: pd.DataFrame, dense: pd.DataFram
                                                   "dense model)"))
     return out
 
+
 def _times(pr: pd.DataFrame) -> list[Block]:
     one = pr[pr.stage == "oneshot"]
     if one.empty:
@@ -167,6 +170,7 @@ def _times(pr: pd.DataFrame) -> list[Block]:
         "Wall time per pruning in seconds, medians over sparsities and replicates (the max includes first-call "
         "warm-up): prune = criterion set-up (Taylor: gradients on the calibration batch) + dependency-graph "
         "tracing + scoring + channel removal. Shared machines make these noisy."))]
+
 
 def _versus_random(pr: pd.DataFrame) -> list[Block]:
     rows = []
@@ -187,6 +191,7 @@ def _versus_random(pr: pd.DataFrame) -> list[Block]:
     return [Heading(3, "Each criterion against random pruning"), Table(pd.DataFrame(rows), (
         "Over all sparsities: paired differences over replicates; better/worse = the 95% interval of the "
         "difference excludes 0. Random pruning is the floor any criterion should clear."))]
+
 
 def _qmfrg(pr: pd.DataFrame) -> list[Block]:
     """QM-FRG variants against every baseline at high sparsity, and merge against drop."""
@@ -226,6 +231,7 @@ def _qmfrg(pr: pd.DataFrame) -> list[Block]:
                                               "group to reach the sparsity (d_FS in radians for qmfrg)"))
     return out + _quantum(pr)
 
+
 def _quantum(pr: pd.DataFrame) -> list[Block]:
     """The quantum variant: agreement of its graph with the exact one, and accuracy, against shots."""
     if "shots" not in pr.columns:
@@ -252,6 +258,7 @@ def _quantum(pr: pd.DataFrame) -> list[Block]:
         "(d ≤ τ, τ of the exact graph at this sparsity) is the same as in the exact graph; kept agreement: "
         "fraction of the exact graph's kept channels that the quantum graph keeps (means over groups and "
         "replicates). Top-1: mean ± 95% CI over replicates, beside exact `qmfrg`."))]
+
 
 def _block_claims(df: pd.DataFrame) -> list[Claim]:
     """cross_arch: does a small d_FS to another block predict a cheap removal (Spearman, pooled)?"""
@@ -280,6 +287,7 @@ def _block_claims(df: pd.DataFrame) -> list[Claim]:
     return [Claim("cross_arch", verdict, "Residual blocks of one architecture (widths differ; states zero-padded): "
                   "supported = blocks closer to another cost less to remove. " + "; ".join(parts), "pruning")]
 
+
 def claims(df: pd.DataFrame) -> list[Claim]:
     """Verdicts on the ``qmfrg`` claim (against l1/l2/random, against the other baselines, merge against
     drop) and on ``cross_arch`` (the block level)."""
@@ -291,7 +299,7 @@ def claims(df: pd.DataFrame) -> list[Claim]:
     if not present:
         known = [m for m in CLAIM_METHODS if m in registered_methods()]
         why = ("criterion registered but not in this run's pruning.csv" if known else
-               "no QM-FRG criterion is registered yet (the QM-FRG issue adds it)")
+               "no QM-FRG criterion is registered")
         base = ", ".join(dict.fromkeys(pr.method))
         return out + [Claim("qmfrg", "not measured", f"{why}; baselines measured: {base}", "pruning")]
     for m in present:

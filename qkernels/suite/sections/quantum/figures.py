@@ -1,4 +1,5 @@
-"""Figures of the ``quantum`` section (matplotlib, written atomically by :func:`qkernels.suite.document.plots.save_figure`).
+"""Figures of the ``quantum`` section (matplotlib, written atomically by
+:func:`qkernels.suite.document.plots.save_figure`).
 
 Example:
     >>> import numpy as np, tempfile, os

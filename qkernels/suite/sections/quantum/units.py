@@ -85,7 +85,8 @@ def source_name(model: str, granularity: str, selector: str | None) -> str:
 
 @lru_cache(maxsize=8)
 def model_pairs(model: str, granularity: str, selector: str | None, count: int, seed: int) -> PairSet:
-    """Pairs of operator states of a built-in model (the selectors: :class:`~qkernels.suite.sections.quantum.plan.ModelSource`)."""
+    """Pairs of operator states of a built-in model (the selectors:
+    :class:`~qkernels.suite.sections.quantum.plan.ModelSource`)."""
     ops = list(extract_operators(build_model(model, seed=seed), granularity))  # type: ignore[arg-type]
     if selector not in (None, "same-shape"):
         ops = [op for op in ops if op.layer == selector]
