@@ -10,11 +10,13 @@ import pandas as pd
 import pytest
 
 from qkernels.suite.cli import main
-from qkernels.suite.report.compare import compare_runs, flag
 from qkernels.suite.report.build import build_report
+from qkernels.suite.report.compare import compare_runs, flag
 from qkernels.suite.runfolder import RunFolder
 from qkernels.suite.sections import get_section
-from qkernels.suite.sections.comparable import COMPARE_COLUMNS, mean_interval, quantum_metrics
+from qkernels.suite.sections.base import COMPARE_COLUMNS
+from qkernels.suite.sections.quantum.report import compare_metrics as quantum_metrics
+from qkernels.suite.stats import mean_interval
 
 NAN = math.nan
 
@@ -145,7 +147,7 @@ def test_flag_is_symmetric_and_changed_iff_intervals_are_disjoint(a, da, wa, b, 
 
 
 def test_latency_metrics_one_row_per_timed_model():
-    from qkernels.suite.sections.comparable import latency_metrics
+    from qkernels.suite.sections.latency.report import compare_metrics as latency_metrics
 
     df = pd.DataFrame({"kind": ["model", "model", "cost"], "model": ["m"] * 3, "backend": ["cpu"] * 3,
                        "method": ["dense", "l1", "l1"], "sparsity": [0.0, 0.5, 0.5], "batch": [8, 8, 8],

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from qkernels.core.errors import InputError
 from qkernels.nn.data import digits, load_data
 from qkernels.nn.data.digits import split_sources
-from qkernels.core.errors import InputError
-from qkernels.suite.sweeps.pruning import PROFILES
+from qkernels.suite.sections.pruning.plan import PROFILES
 
 SMALL = dict(n_train=120, n_test=60, n_calib=30, size=16)
 

@@ -32,8 +32,8 @@ SCRIPT = f"""
 import sys
 sys.path.insert(0, {str(TESTS)!r})
 from test_runner import TINY, _tiny_fs, _tiny_w2, _tiny_spectra
-from qkernels.suite.sections import metrics as M
-M.PROFILES["quick"] = dict(TINY)
+from qkernels.suite.sections.metrics import plan as M
+M.PROFILES["quick"] = TINY
 M.measure_fs_allpairs, M.measure_w2cum_allpairs, M.measure_spectra_resnet18 = _tiny_fs, _tiny_w2, _tiny_spectra
 from qkernels.suite.cli import main
 sys.exit(main(sys.argv[1:]))

@@ -22,7 +22,7 @@ import torch
 
 from qkernels.hw.device_errors import describe, is_device_error
 from qkernels.suite.runner import run
-from qkernels.suite.sections import metrics as metrics_section
+from qkernels.suite.sections.metrics import plan as metrics_section
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_runner import TINY, _tiny_fs, _tiny_spectra, _tiny_w2  # noqa: E402
@@ -30,7 +30,7 @@ from test_runner import TINY, _tiny_fs, _tiny_spectra, _tiny_w2  # noqa: E402
 
 @pytest.fixture()
 def tiny_metrics(monkeypatch):
-    monkeypatch.setitem(metrics_section.PROFILES, "quick", dict(TINY))
+    monkeypatch.setitem(metrics_section.PROFILES, "quick", TINY)
     monkeypatch.setattr(metrics_section, "measure_fs_allpairs", _tiny_fs)
     monkeypatch.setattr(metrics_section, "measure_w2cum_allpairs", _tiny_w2)
     monkeypatch.setattr(metrics_section, "measure_spectra_resnet18", _tiny_spectra)
@@ -151,8 +151,9 @@ def _twice(section: str, tmp_path: Path, seed: int) -> tuple[pd.DataFrame, pd.Da
 
 
 def test_bounds_same_seed_identical_csv(tmp_path, monkeypatch):
-    from qkernels.suite.sections import bounds as sec
     from test_section_bounds import TINY as BOUNDS_TINY
+
+    from qkernels.suite.sections.bounds import plan as sec
 
     monkeypatch.setitem(sec.PROFILES, "quick", BOUNDS_TINY)
     a, b = _twice("bounds", tmp_path, seed=7)
@@ -161,8 +162,9 @@ def test_bounds_same_seed_identical_csv(tmp_path, monkeypatch):
 
 
 def test_quantum_same_seed_identical_csv(tmp_path, monkeypatch):
-    from qkernels.suite.sections import quantum as sec
     from test_section_quantum import TINY as QUANTUM_TINY
+
+    from qkernels.suite.sections.quantum import plan as sec
 
     monkeypatch.setitem(sec.PROFILES, "quick", QUANTUM_TINY)
     a, b = _twice("quantum", tmp_path, seed=4)
@@ -171,12 +173,14 @@ def test_quantum_same_seed_identical_csv(tmp_path, monkeypatch):
 
 
 def test_pruning_same_seed_identical_csv(tmp_path, monkeypatch):
-    from qkernels.suite.sweeps import pruning as sweep
     from test_section_pruning import TINY as PRUNING_TINY
+
+    from qkernels.suite.sections.pruning import plan as pruning_plan
+    from qkernels.suite.sweeps import pruning as sweep
 
     small = dataclasses.replace(PRUNING_TINY, models=PRUNING_TINY.models[1:], sparsities=(0.5,),
                                 finetune_sparsities=(0.5,), quantum_sparsities=(0.5,))
-    monkeypatch.setitem(sweep.PROFILES, "quick", small)
+    monkeypatch.setitem(pruning_plan.PROFILES, "quick", small)
     # a fresh cache for each run: both train their dense models from the seed
     monkeypatch.setenv("QK_CACHE_DIR", str(tmp_path / "cache_a"))
     sweep.clear_memory_cache()

@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 
 from qkernels.suite.cli import main
-from qkernels.suite.report.build import build_report
 from qkernels.suite.document.blocks import Figure, Heading, Paragraph, Table, fmt, slug, to_html, to_markdown
+from qkernels.suite.report.build import build_report
 from qkernels.suite.runfolder import RunFolder
 from qkernels.suite.sections import PAPER_CLAIMS
-from qkernels.suite.sections.metrics import COLUMNS, pair_rows, speed_rows
+from qkernels.suite.sections.metrics.plan import COLUMNS, pair_rows, speed_rows
 
 VOID = {"meta", "img", "br", "hr", "link", "input"}
 

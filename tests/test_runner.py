@@ -24,18 +24,18 @@ import torch
 from torch import nn
 
 import qkernels
-from qkernels.suite.speed import goals as speedgoals
-from qkernels.suite.cli import main
-from qkernels.hw.backends import resolve_device
 from qkernels.core.errors import InputError
+from qkernels.hw.backends import resolve_device
 from qkernels.nn.models import build_model
+from qkernels.suite.cli import main
 from qkernels.suite.runfolder import part_filename
 from qkernels.suite.runner import run
 from qkernels.suite.sections import SectionContext, get_section
-from qkernels.suite.sections import metrics as metrics_section
+from qkernels.suite.sections.metrics import plan as metrics_section
+from qkernels.suite.speed import goals as speedgoals
 
-TINY = {"models": ("mlp",), "filter_ref_pairs": 2, "speed_repeat": 1, "n_emd2_1d": 5, "n_emd2": 1}
-REAL_QUICK = dict(metrics_section.PROFILES["quick"])  # before any test patches it
+TINY = metrics_section.MetricsProfile(models=("mlp",), filter_ref_pairs=2, speed_repeat=1, n_emd2_1d=5, n_emd2=1)
+REAL_QUICK = metrics_section.PROFILES["quick"]  # before any test patches it
 UNIT_KEYS = ["layer_pairs:mlp", "filters:mlp", "speed:fs_allpairs", "speed:w2cum_allpairs", "speed:spectra_resnet18"]
 ROW_KEY = ["kind", "granularity", "op_a", "op_b", "metric", "stat"]
 
@@ -59,7 +59,7 @@ def _tiny_spectra(repeat=3, device="cpu"):
 @pytest.fixture(scope="module")
 def tiny():
     mp = pytest.MonkeyPatch()
-    mp.setitem(metrics_section.PROFILES, "quick", dict(TINY))
+    mp.setitem(metrics_section.PROFILES, "quick", TINY)
     mp.setattr(metrics_section, "measure_fs_allpairs", _tiny_fs)
     mp.setattr(metrics_section, "measure_w2cum_allpairs", _tiny_w2)
     mp.setattr(metrics_section, "measure_spectra_resnet18", _tiny_spectra)
@@ -119,7 +119,7 @@ def test_metrics_csv_columns_and_rows(first_run):
     layer_pairs = df[(df.kind == "pair") & (df.granularity == "layer")]
     assert len(layer_pairs) == n_layers * (n_layers - 1) // 2 * n_metrics
     filter_pairs = df[(df.kind == "pair") & (df.granularity == "filter")]
-    assert len(filter_pairs) == n_layers * TINY["filter_ref_pairs"] * n_metrics
+    assert len(filter_pairs) == n_layers * TINY.filter_ref_pairs * n_metrics
     assert (filter_pairs.op_a.str.split("[").str[0] == filter_pairs.op_b.str.split("[").str[0]).all()
     within = df[df.kind == "within_layer"]
     assert set(within.op_a) == {"net.1", "net.3", "net.5"}
@@ -394,8 +394,8 @@ def test_quick_profile_end_to_end(tmp_path):
     assert "Traceback" not in proc.stderr
     df = _csv(out)
     quick = REAL_QUICK
-    assert set(df.model.dropna()) - {""} >= set(quick["models"])
-    for model in quick["models"]:
+    assert set(df.model.dropna()) - {""} >= set(quick.models)
+    for model in quick.models:
         n = len(qkernels.extract_operators(build_model(model, seed=0)))
         lp = df[(df.kind == "pair") & (df.granularity == "layer") & (df.model == model) & (df.metric == "fs")]
         assert len(lp) == n * (n - 1) // 2

@@ -7,14 +7,14 @@ import pandas as pd
 import pytest
 
 from qkernels.bounds.check import FALSE_BOUNDS, TRUE_BOUNDS, SearchConfig, witness_gap
+from qkernels.bounds.scenarios import GENERATORS, generate
 from qkernels.suite.runfolder import RunFolder
 from qkernels.suite.runner import run
-from qkernels.bounds.scenarios import GENERATORS, generate
 from qkernels.suite.sections import SectionContext, get_section
-from qkernels.suite.sections import bounds as sec
+from qkernels.suite.sections.bounds import plan as sec
 
-TINY = {"n": 6, "count": 3, "activations": ("identity", "tanh", "relu"), "radii": (1.0, 3.0),
-        "search": SearchConfig(samples=256, restarts=6, steps=30), "speed_pairs": 2}
+TINY = sec.BoundsProfile(n=6, count=3, activations=("identity", "tanh", "relu"), radii=(1.0, 3.0),
+                         search=SearchConfig(samples=256, restarts=6, steps=30), speed_pairs=2)
 
 
 @pytest.fixture()
@@ -57,7 +57,7 @@ def test_every_kept_witness_attains_its_lhs(bounds_run):
     cache = {}
     for r in pairs.itertuples():
         if r.scenario not in cache:
-            cache[r.scenario] = generate(r.scenario, TINY["n"], TINY["count"], ctx.seed_for(r.scenario))
+            cache[r.scenario] = generate(r.scenario, TINY.n, TINY.count, ctx.seed_for(r.scenario))
         p = cache[r.scenario][int(r.pair)]
         x = np.array([float(t) for t in r.x.split()])
         assert np.linalg.norm(x) <= r.R * (1 + 1e-12)

@@ -9,17 +9,19 @@ import pandas as pd
 import pytest
 
 from qkernels.suite.cli import main
-from qkernels.suite.sweeps import pruning as sweep
 from qkernels.suite.runner import run
 from qkernels.suite.sections import SectionContext, get_section
-from qkernels.suite.sections import latency as sec
-from qkernels.suite.sections import latency_units as lu
+from qkernels.suite.sections.latency import plan as lu
+from qkernels.suite.sections.latency import report as sec
+from qkernels.suite.sections.latency import units
+from qkernels.suite.sections.pruning import plan as pruning_plan
+from qkernels.suite.sweeps import pruning as sweep
 
 PRUNE = sweep.SweepConfig(
     data="digits", data_options=(("n_calib", 64), ("n_test", 96), ("n_train", 128), ("size", 16)),
     models=(sweep.ModelSetup("mlp", "mlp", (("hidden", (16,)),), sweep.TrainSetup(epochs=1, batch_size=64)),),
     sparsities=(0.5,), replicates=1, bn_images=64, taylor_images=32, eval_batch=64)
-TINY = lu.LatencyConfig(
+TINY = lu.LatencyProfile(
     pruning=PRUNE,
     models=(lu.LatencyModel("mlp", PRUNE.models[0], True),
             lu.LatencyModel("r@16", sweep.ModelSetup("r", "resnet18_small", (("width", 0.0625),)), False, 16)),
@@ -29,14 +31,12 @@ TINY = lu.LatencyConfig(
 
 @pytest.fixture()
 def tiny(monkeypatch, tmp_path):
-    monkeypatch.setitem(sweep.PROFILES, "quick", PRUNE)
-    monkeypatch.setitem(lu.LATENCY_PROFILES, "quick", TINY)
+    monkeypatch.setitem(pruning_plan.PROFILES, "quick", PRUNE)
+    monkeypatch.setitem(lu.PROFILES, "quick", TINY)
     monkeypatch.setenv("QK_CACHE_DIR", str(tmp_path / "cache"))
     sweep.clear_memory_cache()
-    lu._TABLES.clear()
     yield TINY
     sweep.clear_memory_cache()
-    lu._TABLES.clear()
 
 
 def test_plan_units(tiny):
@@ -46,6 +46,19 @@ def test_plan_units(tiny):
     keys = [u.key for u in get_section("latency").plan(ctx)]
     assert keys == ["dense:mlp:cpu", "table:mlp:cpu", "point:mlp:0.5:cpu", "dense:r@16:cpu", "table:r@16:cpu",
                     "point:r@16:0.5:cpu"]
+
+
+def test_trained_models_are_the_pruning_sections_first_replicate(tiny):
+    """The latency units seed their models like the pruning section's replicate 0 (same dense checkpoint)."""
+    import torch
+
+    ctx = SectionContext(run=None, profile="quick", device=torch.device("cpu"), seed=5)
+    latency = {u.key: u.run for u in get_section("latency").plan(ctx)}
+    pruning = {u.key: u.run for u in get_section("pruning").plan(ctx)}
+    seed = sweep.replicate_seed(ctx.seed_for, 0)
+    assert pruning["dense:mlp:r0"].args[3] == seed == ctx.seed_for("replicate:0")
+    assert latency["dense:mlp:cpu"].args[2] == latency["table:mlp:cpu"].args[2] == seed
+    assert latency["point:mlp:0.5:cpu"].args[4] == seed
 
 
 def test_backends_include_cpu_next_to_an_accelerator():
@@ -88,10 +101,9 @@ def test_section_end_to_end_and_resume(tiny, tmp_path, monkeypatch):
     victim = next(p for p in parts.iterdir() if p.name.startswith("point") and "mlp" in p.name)
     victim.unlink()
     (out / "latency.csv").unlink()
-    lu._TABLES.clear()
     calls = []
-    real = lu._table_unit
-    monkeypatch.setattr(lu, "_table_unit", lambda *a, **k: calls.append(a) or real(*a, **k))
+    real = units._table_unit
+    monkeypatch.setattr(units, "_table_unit", lambda *a, **k: calls.append(a) or real(*a, **k))
     run(sections="latency", out=out, resume=True, progress=False)
     df2 = pd.read_csv(out / "latency.csv")
     assert len(df2) == len(df) and calls == []

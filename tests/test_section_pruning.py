@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from qkernels.suite.sweeps import pruning as sweep
 from qkernels.suite.runner import run
 from qkernels.suite.sections import SectionContext, get_section
-from qkernels.suite.sections import pruning as sec
+from qkernels.suite.sections.pruning import plan as sec
+from qkernels.suite.sweeps import pruning as sweep
 
 TINY = sweep.SweepConfig(
     data="digits", data_options=(("n_calib", 64), ("n_test", 96), ("n_train", 128), ("size", 16)),
@@ -21,7 +21,7 @@ KEY = ["model", "method", "stage", "sparsity", "replicate"]
 
 @pytest.fixture()
 def tiny(monkeypatch, tmp_path):
-    monkeypatch.setitem(sweep.PROFILES, "quick", TINY)
+    monkeypatch.setitem(sec.PROFILES, "quick", TINY)
     monkeypatch.setenv("QK_CACHE_DIR", str(tmp_path / "cache"))
     sweep.clear_memory_cache()
     yield TINY

@@ -17,20 +17,20 @@ from qkernels.suite.report.build import build_report
 from qkernels.suite.runfolder import RunFolder
 from qkernels.suite.runner import run
 from qkernels.suite.sections import SectionContext, get_section, section_names
-from qkernels.suite.sections import quantum as sec
-from qkernels.suite.sections import quantum_units as units
+from qkernels.suite.sections.quantum import plan as sec
+from qkernels.suite.sections.quantum import report, units
 
-TINY = {
-    "confidence": 0.95, "shots": (50, 500), "repeats": 3, "estimators": ("swap", "compute_uncompute"),
-    "random": {"qubits": (1, 2), "angles": (0.1, 0.8, 1.4)},
-    "models": (("mlp", "filter", "net.5", 3), ("mlp", "layer", None, 3)),
-    "max_wires": 5, "devices": ("lightning.qubit", "lightning.gpu"),
-    "noise": {"p": (0.0, 0.05), "where": ("gates", "measure"), "shots": 100, "repeats": 2,
-              "sources": {"random:1": ("swap", "compute_uncompute")}, "angles": (0.1, 0.8)},
-    "planner": {"eps": (0.3,), "delta": 0.1, "runs": 20, "d": (0.5,)},
-    "speed": {"device": "default.qubit", "n": 6, "sample": 3, "repeat": 1, "qubits": (2, 3), "goal_qubits": 2,
-              "entry_sample": 3, "entry_sample_large": 2, "swap_pairs": 4, "swap_pairs_large": 2},
-}
+TINY = sec.QuantumProfile(
+    confidence=0.95, shots=(50, 500), repeats=3, estimators=("swap", "compute_uncompute"),
+    random=sec.RandomStates(qubits=(1, 2), angles=(0.1, 0.8, 1.4)),
+    models=(sec.ModelSource("mlp", "filter", "net.5", 3), sec.ModelSource("mlp", "layer", None, 3)),
+    max_wires=5, devices=("lightning.qubit", "lightning.gpu"),
+    noise=sec.NoiseStudy(p=(0.0, 0.05), where=("gates", "measure"), shots=100, repeats=2,
+                         sources=(("random:1", ("swap", "compute_uncompute")),), angles=(0.1, 0.8)),
+    planner=sec.PlannerCheck(eps=(0.3,), delta=0.1, runs=20, d=(0.5,)),
+    speed=sec.SpeedStudy(device="default.qubit", n=6, sample=3, repeat=1, qubits=(2, 3), goal_qubits=2,
+                         entry_sample=3, entry_sample_large=2, swap_pairs=4, swap_pairs_large=2),
+)
 TIMING = ["seconds_per_entry", "value"]
 
 
@@ -82,7 +82,7 @@ def test_exact_values_match_an_independent_computation(quantum_run):
     for q in (1, 2):
         r = est[(est.source == f"random:{q}") & (est.noise_where == "none")]
         for pair, d in r.groupby("pair").d_exact.first().items():
-            assert d == pytest.approx(TINY["random"]["angles"][int(pair)], abs=1e-12)
+            assert d == pytest.approx(TINY.random.angles[int(pair)], abs=1e-12)
     # model pairs: spectra by NumPy SVD of the augmented matrices
     ops = {op.name: op for op in qk.extract_operators(qk.build_model("mlp", seed=2), "layer")}
     m = est[(est.source == "mlp/layer")].drop_duplicates(["op_a", "op_b"])
@@ -200,7 +200,7 @@ def test_plan_keys_are_stable_and_unique(profile):
     assert keys == [u.key for u in get_section("quantum").plan(ctx)]
     assert "speed:goal" in keys and any(k.startswith("plan:") for k in keys)
     cfg = sec.PROFILES[profile]
-    for source in cfg["noise"]["sources"]:  # every noise source names a pair set of the profile
+    for source, _ in cfg.noise.sources:  # every noise source names a pair set of the profile
         assert units.source_pairs(source, cfg, 0, lambda k: 1).A.shape[0] >= 2
 
 
@@ -226,10 +226,10 @@ def _synthetic(rmse_scale=1.0, coverage_drop=0.0, analytic_err=1e-15, seed=0) ->
 
 
 def test_verdict_supported_refuted_inconclusive():
-    assert sec.verdict_numbers(_synthetic())["verdict"] == "supported"
-    assert sec.verdict_numbers(_synthetic(analytic_err=1e-3))["verdict"] == "refuted"
-    assert sec.verdict_numbers(_synthetic(coverage_drop=0.3))["verdict"] == "refuted"
-    assert sec.verdict_numbers(_synthetic(rmse_scale=1.6))["verdict"] == "inconclusive"
+    assert report.verdict_numbers(_synthetic())["verdict"] == "supported"
+    assert report.verdict_numbers(_synthetic(analytic_err=1e-3))["verdict"] == "refuted"
+    assert report.verdict_numbers(_synthetic(coverage_drop=0.3))["verdict"] == "refuted"
+    assert report.verdict_numbers(_synthetic(rmse_scale=1.6))["verdict"] == "inconclusive"
     claim = get_section("quantum").claims(_synthetic())[0]
     assert claim.claim_id == "quantum" and claim.verdict == "supported" and "RMSE" in claim.evidence
     assert get_section("quantum").claims(pd.DataFrame()) == []

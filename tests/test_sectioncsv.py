@@ -109,7 +109,7 @@ def test_claims_csv_for_pandas(tmp_path):
     (tmp_path / "env.json").write_text(json.dumps({"status": "complete"}))
     # bounds rows with a violated spectral-only form: the bounds section gives a verdict
     cols = {"kind": ["pair"], "scenario": ["negation"], "activation": ["tanh"], "d_fs": [0.0], "lhs": [1.0]}
-    from qkernels.suite.sections.bounds import ALL_BOUNDS, TRUE_BOUNDS
+    from qkernels.bounds.check import ALL_BOUNDS, TRUE_BOUNDS
 
     for b in ALL_BOUNDS:
         cols[f"viol_{b}"] = [b not in TRUE_BOUNDS]

@@ -66,6 +66,17 @@ def part_filename(key: str) -> str:
     return f"{slug}-{hashlib.sha1(key.encode('utf-8')).hexdigest()[:10]}.csv"
 
 
+def safe_name(name: object) -> str:
+    """``name`` as a file-name fragment: letters, digits and ``._-`` kept, anything else ``_``
+    (figure names built from model or backend names, e.g. ``cuda:0``).
+
+    Example:
+        >>> safe_name("resnet18_small_w0.5@32"), safe_name("cuda:0")
+        ('resnet18_small_w0.5_32', 'cuda_0')
+    """
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in str(name))
+
+
 class PartSink:
     """Finished units of one section, one atomic CSV per unit key."""
 
@@ -214,4 +225,4 @@ class RunFolder:
                 tmp.unlink(missing_ok=True)
 
 
-__all__ = ["RunFolder", "PartSink", "default_run_dir", "latest_run_dir", "part_filename", "DEFAULT_ROOT"]
+__all__ = ["RunFolder", "PartSink", "default_run_dir", "latest_run_dir", "part_filename", "safe_name", "DEFAULT_ROOT"]

@@ -4,6 +4,8 @@ All functions read the long-format rows of ``pruning.csv`` (one row per model ×
 sparsity × seed × stage) and nothing else, so a report can be rebuilt from the CSV.
 
 - :func:`t_interval`: mean and half-width of the two-sided Student-t interval (95% by default).
+- :func:`mean_interval`: the same interval as ``(mean, lo, hi, n)``, for the headline numbers of
+  ``qkernels report --compare``.
 - :func:`summarize`: mean ± CI of a column per group (e.g. accuracy per method × sparsity).
 - :func:`compare_methods`: method A against each baseline at every sparsity ≥ a threshold, on
   **paired** differences (same seed = same dense model and calibration batch), with a t-interval
@@ -46,6 +48,26 @@ def t_interval(values: Sequence[float] | np.ndarray, level: float = 0.95) -> tup
         return mean, math.nan, 1
     sem = float(v.std(ddof=1)) / math.sqrt(n)
     return mean, float(_st.t.ppf(0.5 + level / 2, n - 1)) * sem, n
+
+
+def mean_interval(values, level: float = 0.95) -> tuple[float, float, float, int]:
+    """``(mean, lo, hi, n)``: the Student-t interval of the mean of the finite values (NaN bounds for n < 2).
+
+    Example:
+        >>> m, lo, hi, n = mean_interval([1.0, 2.0, 3.0, float("nan")])
+        >>> m, n, round(lo, 3), round(hi, 3)
+        (2.0, 3, -0.484, 4.484)
+    """
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    n = len(v)
+    if n == 0:
+        return math.nan, math.nan, math.nan, 0
+    m = float(v.mean())
+    if n < 2:
+        return m, math.nan, math.nan, 1
+    half = float(_st.t.ppf(0.5 + level / 2, n - 1)) * float(v.std(ddof=1)) / math.sqrt(n)
+    return m, m - half, m + half, n
 
 
 def summarize(df: pd.DataFrame, by: Sequence[str], value: str = "accuracy", level: float = 0.95) -> pd.DataFrame:
@@ -126,4 +148,4 @@ def comparison_verdict(cmp: pd.DataFrame) -> tuple[str, str]:
     return verdict, ev
 
 
-__all__ = ["t_interval", "summarize", "compare_methods", "comparison_verdict"]
+__all__ = ["t_interval", "mean_interval", "summarize", "compare_methods", "comparison_verdict"]

@@ -23,7 +23,17 @@ import numpy as np  # noqa: E402
 from qkernels.core.atomic import atomic_write_bytes  # noqa: E402
 
 
-def _save(fig, path: str | Path) -> None:
+def save_figure(fig, path: str | Path) -> None:
+    """Write ``fig`` to ``path`` as a PNG (atomically) and close it; every figure of a report goes through here.
+
+    Example:
+        >>> import tempfile, os
+        >>> fig, ax = plt.subplots()
+        >>> p = os.path.join(tempfile.mkdtemp(), "f.png")
+        >>> save_figure(fig, p)
+        >>> os.path.getsize(p) > 0
+        True
+    """
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -40,7 +50,7 @@ def heatmap(matrix: np.ndarray, labels: Sequence[str], title: str, path: str | P
     ax.set_yticks(range(n), labels, fontsize=7)
     ax.set_title(title)
     fig.colorbar(im, ax=ax, label=cbar_label, shrink=0.8)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def scatter(x: np.ndarray, y: np.ndarray, xlabel: str, ylabel: str, title: str, path: str | Path,
@@ -66,7 +76,7 @@ def scatter(x: np.ndarray, y: np.ndarray, xlabel: str, ylabel: str, title: str, 
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def ranges(labels: Sequence[str], lo: np.ndarray, mid: np.ndarray, hi: np.ndarray, ylabel: str, title: str,
@@ -87,7 +97,7 @@ def ranges(labels: Sequence[str], lo: np.ndarray, mid: np.ndarray, hi: np.ndarra
     ax.set_title(title)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, axis="y")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def lhs_vs_bound(panels: Sequence[tuple[str, np.ndarray, np.ndarray]], groups: Sequence[str],
@@ -117,7 +127,7 @@ def lhs_vs_bound(panels: Sequence[tuple[str, np.ndarray, np.ndarray]], groups: S
         ax.set_title(name)
         ax.grid(alpha=0.3)
     axes[0][-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def curves_with_bands(
@@ -167,7 +177,7 @@ def curves_with_bands(
     axes[0][0].set_ylabel(ylabel)
     axes[0][-1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))
     fig.suptitle(title)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
-__all__ = ["heatmap", "scatter", "ranges", "lhs_vs_bound", "curves_with_bands"]
+__all__ = ["plt", "save_figure", "heatmap", "scatter", "ranges", "lhs_vs_bound", "curves_with_bands"]

@@ -1,7 +1,8 @@
 """Compare two run folders metric by metric: ``qkernels report RUN --compare OTHER``.
 
-Every section lists its headline numbers with their noise (``Section.compare_metrics``; see
-:mod:`qkernels.suite.sections.comparable`). For each metric in both runs the change is
+Every section lists its headline numbers with their noise (``Section.compare_metrics``, in each
+section's ``report`` module; the columns: :func:`qkernels.suite.sections.base.metric_row`). For
+each metric in both runs the change is
 ``this − other`` (RUN minus OTHER) and it is flagged by this rule:
 
 * both runs give a noise interval (95% interval over the replicates the CSVs carry): **changed**

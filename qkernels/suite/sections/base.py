@@ -1,29 +1,38 @@
 """What a section of ``qkernels run`` is: a plan of resumable units, a report part, claims.
 
-A section is a subclass of :class:`Section` registered with :func:`register`. The runner asks it
-for a plan (a list of :class:`Unit` with stable keys), runs the units that are not finished yet,
-writes ``<section>.csv`` from their rows, and asks the section for its report part and its
-verdicts on the paper's claims, both computed from the CSV alone (so ``qkernels report`` can
-rebuild them later).
+A section is a subpackage of :mod:`qkernels.suite.sections` whose ``__init__`` defines one
+:class:`Section` subclass (found there automatically, see :mod:`qkernels.suite.sections`). The
+runner asks it for a plan (a list of :class:`Unit` with stable keys) for one of its
+``profiles``, runs the units that are not finished yet, writes ``<section>.csv`` from their rows,
+and asks the section for its report part and its verdicts on the paper's claims, both computed
+from the CSV alone (so ``qkernels report`` can rebuild them later). The claims a section gives
+verdicts on are declared on the class (:class:`PaperClaim`).
 
 Example:
+    >>> @dataclass(frozen=True)
+    ... class HelloProfile:
+    ...     text: str
     >>> class Hello(Section):
-    ...     name, title, summary = "hello", "Hello", "says hello"
+    ...     name, title, summary, order = "hello", "Hello", "says hello", 99
+    ...     profiles = {"quick": HelloProfile("hi")}
     ...     def plan(self, ctx):
-    ...         return [Unit("greeting", "greet", lambda: pd.DataFrame({"text": ["hi"]}))]
+    ...         text = self.profile(ctx).text
+    ...         return [Unit("greeting", "greet", lambda: pd.DataFrame({"text": [text]}))]
     ...     def report(self, run, df):
     ...         return [Paragraph(df.text[0])]
-    >>> [u.key for u in Hello().plan(None)]
-    ['greeting']
+    >>> ctx = SectionContext(run=None, profile="quick", device=torch.device("cpu"), seed=0)
+    >>> [u.key for u in Hello().plan(ctx)], Hello().plan(ctx)[0].run().text[0]
+    (['greeting'], 'hi')
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
 import torch
@@ -32,15 +41,6 @@ from qkernels.suite.document.blocks import Block, Paragraph
 from qkernels.suite.runfolder import RunFolder
 
 Verdict = Literal["supported", "refuted", "inconclusive", "not measured"]
-
-#: The paper's claims, in the order of the claims table: id -> (claim, section that measures it).
-PAPER_CLAIMS: dict[str, tuple[str, str]] = {
-    "equivalence": ("Vanishing Fubini–Study / W₂ distance implies functional closeness (Theorem 2.1)", "bounds"),
-    "qmfrg": ("QM-FRG pruning beats magnitude and random pruning at high sparsity", "pruning"),
-    "quantum": ("Quantum kernels approximate the spectral metric controllably (shots, noise)", "quantum"),
-    "cross_arch": ("Spectral distance identifies substitutable operators across architectures", "pruning"),
-    "hardware": ("Hardware-aware pruning gives real latency gains", "latency"),
-}
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,25 @@ class Unit:
 
 
 @dataclass(frozen=True)
+class PaperClaim:
+    """One claim of the paper, declared by the section that measures it.
+
+    ``order`` places it in the claims table of the report (and in
+    :data:`qkernels.suite.sections.PAPER_CLAIMS`), across all sections.
+
+    Example:
+        >>> PaperClaim("hardware", "Hardware-aware pruning gives real latency gains", 50).claim_id
+        'hardware'
+    """
+
+    claim_id: str
+    text: str
+    order: int
+
+
+@dataclass(frozen=True)
 class Claim:
-    """A section's verdict on one of :data:`PAPER_CLAIMS`, with the numbers behind it."""
+    """A section's verdict on one of :data:`qkernels.suite.sections.PAPER_CLAIMS`, with the numbers behind it."""
 
     claim_id: str
     verdict: Verdict
@@ -86,10 +103,18 @@ class Section(ABC):
     title: str = ""
     #: one sentence on what it measures
     summary: str = ""
+    #: place in the list of sections (runs and the report go in increasing order)
+    order: int = 0
     #: column name -> description (documented in docs/sections.md)
-    columns: dict[str, str] = {}
-    #: profiles the section supports
-    profiles: tuple[str, ...] = ("quick", "full")
+    columns: Mapping[str, str] = {}
+    #: profile name -> the profile (a frozen dataclass of the section's plan module)
+    profiles: Mapping[str, Any] = {}
+    #: the paper's claims this section gives verdicts on
+    paper_claims: tuple[PaperClaim, ...] = ()
+
+    def profile(self, ctx: SectionContext) -> Any:
+        """The profile ``ctx.profile`` of this section."""
+        return self.profiles[ctx.profile]
 
     @abstractmethod
     def plan(self, ctx: SectionContext) -> list[Unit]:
@@ -106,13 +131,45 @@ class Section(ABC):
     def compare_metrics(self, df: pd.DataFrame) -> pd.DataFrame:
         """Headline numbers with their noise for ``qkernels report --compare``.
 
-        One row per metric with the columns of :data:`qkernels.suite.sections.comparable.COMPARE_COLUMNS`
-        (metric, value, lo, hi, noise, n); the default is none.
+        One row per metric with the columns of :data:`COMPARE_COLUMNS` (see :func:`metric_frame`);
+        the default is none.
         """
-        return pd.DataFrame(columns=["metric", "value", "lo", "hi", "noise", "n"])
+        return metric_frame([])
 
     def empty_report(self, why: str) -> list[Block]:
         return [Paragraph(why)]
 
 
-__all__ = ["Section", "SectionContext", "Unit", "Claim", "Verdict", "PAPER_CLAIMS"]
+#: the columns of :meth:`Section.compare_metrics`
+COMPARE_COLUMNS = ["metric", "value", "lo", "hi", "noise", "n"]
+
+
+def metric_row(metric: str, value: float, lo: float = math.nan, hi: float = math.nan, noise: str = "none",
+               n: int = 1) -> dict:
+    """One headline number for ``qkernels report --compare``.
+
+    ``metric``: a stable name, the same in every run that measures it; ``value``: the number;
+    ``lo``, ``hi``: its noise interval in this run; ``noise``: ``ci`` (a 95% interval from the
+    replicates the CSV carries: seeds, shot runs), ``exact`` (a deterministic result of seeded
+    work: any change beyond roundoff is real) or ``none`` (one measurement without replicates,
+    e.g. a median timing: no noise estimate); ``n``: the replicates behind ``value``.
+
+    Example:
+        >>> metric_row("rows", 12, noise="exact")["value"]
+        12.0
+    """
+    return {"metric": metric, "value": float(value), "lo": float(lo), "hi": float(hi), "noise": noise, "n": int(n)}
+
+
+def metric_frame(rows: list[dict]) -> pd.DataFrame:
+    """The rows of :func:`metric_row` as a frame with the columns :data:`COMPARE_COLUMNS`.
+
+    Example:
+        >>> list(metric_frame([metric_row("rows", 12, noise="exact")]).columns) == COMPARE_COLUMNS
+        True
+    """
+    return pd.DataFrame(rows, columns=COMPARE_COLUMNS)
+
+
+__all__ = ["Section", "SectionContext", "Unit", "Claim", "PaperClaim", "Verdict", "COMPARE_COLUMNS", "metric_row",
+           "metric_frame"]

@@ -18,10 +18,14 @@ import time
 import pandas as pd
 import torch
 
-from qkernels.suite.ckcache import config_key
+from qkernels.nn.models import build_model
+from qkernels.nn.training import evaluate, recalibrate_bn
 from qkernels.pruning.prune import count_macs_params
+from qkernels.pruning.qmfrg.blocks import block_graph, removable_blocks, skip_block
+from qkernels.suite.ckcache import config_key
 from qkernels.suite.sweeps.pruning import (
     BASE_COLUMNS,
+    DenseCache,
     ModelSetup,
     SweepConfig,
     calib_batches,
@@ -30,25 +34,21 @@ from qkernels.suite.sweeps.pruning import (
     sweep_data,
     torch_threads,
 )
-from qkernels.nn.training import evaluate, recalibrate_bn
-from qkernels.pruning.qmfrg.blocks import block_graph, removable_blocks, skip_block
 
 BLOCK_COLUMNS = BASE_COLUMNS + ["block", "block_distance", "block_nearest", "block_rank"]
 
 
 def has_blocks(setup: ModelSetup) -> bool:
     """Whether the architecture has two or more removable residual blocks."""
-    from qkernels.nn.models import build_model
-
     return len(removable_blocks(build_model(setup.arch))) >= 2
 
 
 def block_rows(cfg: SweepConfig, setup: ModelSetup, replicate: int, seed: int, device="cpu",
-               progress: bool | None = None) -> pd.DataFrame:
+               progress: bool | None = None, *, cache: DenseCache | None = None) -> pd.DataFrame:
     """The block unit of one model × replicate (see the module docstring)."""
     with torch_threads(cfg.cpu_threads, device):
         data = sweep_data(cfg)
-        dense, _, _ = dense_model(cfg, setup, seed, device, progress)
+        dense, _, _ = dense_model(cfg, setup, seed, device, progress, cache)
         dense = dense.eval()
         g = block_graph(dense)
         x = data.example_inputs().to(device)

@@ -8,18 +8,21 @@ model's initialization and batch order, the calibration images drawn for BN re-e
 Taylor gradients, and the randomness of the ``random`` criterion; the data set itself is fixed
 (``data_seed``), so every replicate is tested on the same images.
 
-The functions here are what the ``pruning`` section runs; other sections (latency) rebuild the
-same pruned models with :func:`build_pruned`.
+The functions here are what the ``pruning`` section runs (its profiles are SweepConfigs:
+:data:`qkernels.suite.sections.pruning.plan.PROFILES`); other sections (latency) rebuild the same
+pruned models with :func:`build_pruned`, from the same seed (:func:`replicate_seed`). Trained dense
+models are kept in memory by a :class:`DenseCache` that the caller owns and passes to the units.
 
 Example:
-    >>> cfg = PROFILES["quick"]
-    >>> [m.name for m in cfg.models], cfg.sparsities[0], cfg.replicates >= 3
-    (['resnet18_small_w0.125', 'mlp'], 0.1, True)
+    >>> cfg = SweepConfig(models=(ModelSetup("mlp", "mlp", (("hidden", (16,)),)),), sparsities=(0.5,))
+    >>> [m.name for m in cfg.models], cfg.replicates, cfg.finetunes(0.5)
+    (['mlp'], 3, False)
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
@@ -28,12 +31,12 @@ import pandas as pd
 import torch
 from torch import nn
 
-from qkernels.suite.ckcache import cached_model, config_key
 from qkernels.nn.data import DataSplits, load_data
 from qkernels.nn.models import build_model
 from qkernels.nn.training import evaluate, recalibrate_bn, train
 from qkernels.pruning.prune import count_macs_params, prune
 from qkernels.pruning.registry import get_method, method_names
+from qkernels.suite.ckcache import cached_model, config_key
 
 
 @dataclass(frozen=True)
@@ -96,38 +99,54 @@ class SweepConfig:
         return self.finetune_sparsities is None or any(abs(sparsity - s) < 1e-9 for s in self.finetune_sparsities)
 
 
-def _kw(**kw) -> tuple[tuple[str, object], ...]:
-    return tuple(sorted(kw.items()))
+def replicate_seed(seed_for: Callable[[str], int], replicate: int) -> int:
+    """The seed of replicate ``replicate`` of a sweep, derived by ``seed_for`` (a run's
+    :meth:`~qkernels.suite.sections.base.SectionContext.seed_for`) from the key ``replicate:<r>``.
+
+    The pruning section seeds replicate r with it; the latency section seeds its models with
+    replicate 0's, so it times the dense checkpoint the pruning section trained first.
+
+    Example:
+        >>> replicate_seed(lambda key: len(key), 0)
+        11
+    """
+    return seed_for(f"replicate:{replicate}")
 
 
-PROFILES: dict[str, SweepConfig] = {
-    "quick": SweepConfig(
-        data="digits", data_options=_kw(size=16, n_train=12000, n_test=6000, n_calib=2000),
-        models=(
-            ModelSetup("resnet18_small_w0.125", "resnet18_small", _kw(width=0.125),
-                       TrainSetup(epochs=5, lr=0.05, batch_size=128)),
-            ModelSetup("mlp", "mlp", _kw(hidden=(256, 128)),
-                       TrainSetup(epochs=6, lr=0.05, batch_size=128)),
-        ),
-        sparsities=(0.1, 0.2, 0.3, 0.5, 0.7, 0.9), replicates=3, bn_images=1024, taylor_images=256,
-        finetune_epochs=0.25, finetune_lr=0.01, finetune_sparsities=None,
-        quantum_shots=(32, 1024), quantum_sparsities=(0.3, 0.5),
-    ),
-    "full": SweepConfig(
-        data="digits", data_options=_kw(size=32, n_train=30000, n_test=10000, n_calib=4000),
-        models=(
-            ModelSetup("resnet18_small", "resnet18_small", _kw(width=1.0),
-                       TrainSetup(epochs=30, lr=0.1, batch_size=256)),
-            ModelSetup("mlp", "mlp", _kw(hidden=(512, 256)),
-                       TrainSetup(epochs=30, lr=0.05, batch_size=256)),
-            ModelSetup("vit_tiny", "vit_tiny", (),
-                       TrainSetup(epochs=30, lr=0.05, batch_size=256)),
-        ),
-        sparsities=tuple(round(0.1 * i, 1) for i in range(1, 10)), replicates=5, bn_images=4096, taylor_images=1024,
-        finetune_epochs=1.0, finetune_lr=0.01, finetune_sparsities=None, cpu_threads=None,
-        quantum_shots=(64, 1024, 16384), quantum_sparsities=(0.3, 0.5, 0.7),
-    ),
-}
+class DenseCache:
+    """Trained dense models held in memory for the units of one plan, by checkpoint key and device.
+
+    The units of a section that need the same dense model share one (the section's plan creates it
+    and hands it to them); at most ``capacity`` models are kept, the oldest forgotten first. What it
+    holds is shared: copy a model before changing it.
+
+    Example:
+        >>> cache = DenseCache(capacity=1)
+        >>> cache.put("a", ("model a", {}, False))
+        >>> cache.put("b", ("model b", {}, False))
+        >>> cache.get("a") is None, cache.get("b")[0], len(cache)
+        (True, 'model b', 1)
+    """
+
+    def __init__(self, capacity: int = 8):
+        self.capacity = capacity
+        self._entries: dict[str, tuple[nn.Module, dict, bool]] = {}
+
+    def get(self, key: str) -> tuple[nn.Module, dict, bool] | None:
+        """``(model, info, from_cache)`` stored under ``key``, or None."""
+        return self._entries.get(key)
+
+    def put(self, key: str, entry: tuple[nn.Module, dict, bool]) -> None:
+        """Store ``entry`` under ``key`` (forgetting the oldest entry when full)."""
+        if len(self._entries) >= self.capacity:
+            self._entries.pop(next(iter(self._entries)))
+        self._entries[key] = entry
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 # ---- data and dense models ---------------------------------------------------------------------
@@ -176,22 +195,21 @@ def dense_config(cfg: SweepConfig, setup: ModelSetup, seed: int) -> dict:
     return dense_cache_config(setup.arch, arch_kwargs(setup, data), data, setup.train, seed)
 
 
-_DENSE: dict[str, tuple[nn.Module, dict, bool]] = {}
-
-
 def train_dense(arch: str, kwargs: dict, data: DataSplits, train_setup: TrainSetup, seed: int,
                 device: torch.device | str = "cpu", progress: bool | None = None,
-                eval_batch: int = 1000) -> tuple[nn.Module, dict, bool]:
+                eval_batch: int = 1000, cache: DenseCache | None = None) -> tuple[nn.Module, dict, bool]:
     """``(model, info, from_cache)``: a built-in architecture trained on ``data`` from ``seed``.
 
-    Trained once per configuration: later calls (this process: memory; any process: the
-    checkpoint cache, :mod:`qkernels.suite.ckcache`) load it. ``info`` holds the training record and
-    the test accuracy. The returned model is shared: copy it before changing it.
+    Trained once per configuration: later calls load it (from ``cache`` when given, else from the
+    checkpoint cache on disk, :mod:`qkernels.suite.ckcache`, which any process shares). ``info``
+    holds the training record and the test accuracy. A model from ``cache`` is shared: copy it
+    before changing it.
     """
     conf = dense_cache_config(arch, kwargs, data, train_setup, seed)
     key = config_key(conf) + f"@{torch.device(device)}"
-    if key in _DENSE:
-        m, info, _ = _DENSE[key]
+    held = cache.get(key) if cache is not None else None
+    if held is not None:
+        m, info, _ = held
         return m, info, True
 
     def build() -> nn.Module:
@@ -206,18 +224,17 @@ def train_dense(arch: str, kwargs: dict, data: DataSplits, train_setup: TrainSet
         return rec
 
     model, info, hit = cached_model(conf, build, fit)
-    if len(_DENSE) >= 8:
-        _DENSE.pop(next(iter(_DENSE)))
-    _DENSE[key] = (model, info, hit)
+    if cache is not None:
+        cache.put(key, (model, info, hit))
     return model, info, hit
 
 
 def dense_model(cfg: SweepConfig, setup: ModelSetup, seed: int, device: torch.device | str = "cpu",
-                progress: bool | None = None) -> tuple[nn.Module, dict, bool]:
+                progress: bool | None = None, cache: DenseCache | None = None) -> tuple[nn.Module, dict, bool]:
     """The trained dense model of ``setup`` for ``seed`` (see :func:`train_dense`)."""
     data = sweep_data(cfg)
     return train_dense(setup.arch, arch_kwargs(setup, data), data, setup.train, seed, device, progress,
-                       cfg.eval_batch)
+                       cfg.eval_batch, cache)
 
 
 @contextmanager
@@ -251,15 +268,15 @@ BASE_COLUMNS = ["model", "arch", "data", "method", "stage", "sparsity", "replica
 
 
 def dense_rows(cfg: SweepConfig, setup: ModelSetup, replicate: int, seed: int, device="cpu",
-               progress: bool | None = None) -> pd.DataFrame:
+               progress: bool | None = None, *, cache: DenseCache | None = None) -> pd.DataFrame:
     """The unit that trains (or loads) one dense model: one ``dense`` row."""
     with torch_threads(cfg.cpu_threads, device):
-        return _dense_rows(cfg, setup, replicate, seed, device, progress)
+        return _dense_rows(cfg, setup, replicate, seed, device, progress, cache)
 
 
-def _dense_rows(cfg, setup, replicate, seed, device, progress) -> pd.DataFrame:
+def _dense_rows(cfg, setup, replicate, seed, device, progress, cache) -> pd.DataFrame:
     data = sweep_data(cfg)
-    model, info, hit = dense_model(cfg, setup, seed, device, progress)
+    model, info, hit = dense_model(cfg, setup, seed, device, progress, cache)
     t0 = time.perf_counter()
     ev = evaluate(model, data.test, batch_size=cfg.eval_batch)
     t_eval = time.perf_counter() - t0
@@ -276,11 +293,12 @@ def _dense_rows(cfg, setup, replicate, seed, device, progress) -> pd.DataFrame:
 
 
 def build_pruned(cfg: SweepConfig, setup: ModelSetup, method: str, sparsity: float, seed: int, device="cpu",
-                 progress: bool | None = None, options: dict | None = None) -> tuple[nn.Module, dict]:
+                 progress: bool | None = None, options: dict | None = None, *,
+                 cache: DenseCache | None = None) -> tuple[nn.Module, dict]:
     """The pruned model of one sweep point (BN re-estimated, not fine-tuned) and its record;
     ``options`` go to the criterion (QM-FRG's quantum variant: ``shots``)."""
     data = sweep_data(cfg)
-    dense, _, _ = dense_model(cfg, setup, seed, device, progress)
+    dense, _, _ = dense_model(cfg, setup, seed, device, progress, cache)
     spec = get_method(method)
     _, batches = calib_batches(data, cfg.taylor_images, seed)
     model, rec = prune(dense, method, sparsity, data.example_inputs().to(device),
@@ -294,18 +312,18 @@ def build_pruned(cfg: SweepConfig, setup: ModelSetup, method: str, sparsity: flo
 
 def prune_rows(cfg: SweepConfig, setup: ModelSetup, method: str, sparsity: float, replicate: int, seed: int,
                device="cpu", progress: bool | None = None, options: dict | None = None,
-               label: str | None = None) -> pd.DataFrame:
+               label: str | None = None, *, cache: DenseCache | None = None) -> pd.DataFrame:
     """The unit of one model × method × sparsity × replicate: a ``oneshot`` row, and a
     ``finetuned`` row when the profile fine-tunes at this sparsity. ``options`` go to the
     criterion; ``label`` replaces the method name in the rows (e.g. ``qmfrg-quantum-s1024``)."""
     with torch_threads(cfg.cpu_threads, device):
-        return _prune_rows(cfg, setup, method, sparsity, replicate, seed, device, progress, options, label)
+        return _prune_rows(cfg, setup, method, sparsity, replicate, seed, device, progress, options, label, cache)
 
 
-def _prune_rows(cfg, setup, method, sparsity, replicate, seed, device, progress, options=None,
-                label=None) -> pd.DataFrame:
+def _prune_rows(cfg, setup, method, sparsity, replicate, seed, device, progress, options, label,
+                cache) -> pd.DataFrame:
     data = sweep_data(cfg)
-    model, rec = build_pruned(cfg, setup, method, sparsity, seed, device, progress, options)
+    model, rec = build_pruned(cfg, setup, method, sparsity, seed, device, progress, options, cache=cache)
     t0 = time.perf_counter()
     ev = evaluate(model, data.test, batch_size=cfg.eval_batch)
     t_eval = time.perf_counter() - t0
@@ -359,8 +377,8 @@ def applicable(method: str, setup: ModelSetup) -> bool:
 
 
 def clear_memory_cache() -> None:
-    """Forget the dense models and data sets held in memory (the disk cache stays)."""
-    _DENSE.clear()
+    """Forget the data sets held in memory (dense models are held by each plan's :class:`DenseCache`;
+    the checkpoint cache on disk stays)."""
     _data.cache_clear()
 
 
@@ -369,8 +387,7 @@ def with_overrides(cfg: SweepConfig, **changes) -> SweepConfig:
     return replace(cfg, **changes)
 
 
-__all__ = ["TrainSetup", "ModelSetup", "SweepConfig", "PROFILES", "sweep_data", "calib_batches", "dense_config",
-           "dense_model",
-           "dense_rows", "build_pruned", "prune_rows", "applicable", "with_overrides", "fit_arch_kwargs", "train_dense",
-           "dense_cache_config",
-           "clear_memory_cache", "torch_threads", "BASE_COLUMNS"]
+__all__ = ["TrainSetup", "ModelSetup", "SweepConfig", "DenseCache", "replicate_seed", "sweep_data", "calib_batches",
+           "dense_config", "dense_model", "dense_rows", "build_pruned", "prune_rows", "applicable", "with_overrides",
+           "fit_arch_kwargs", "arch_kwargs", "train_dense", "dense_cache_config", "clear_memory_cache", "torch_threads",
+           "BASE_COLUMNS"]

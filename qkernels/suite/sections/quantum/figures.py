@@ -1,4 +1,5 @@
-"""Figures of the ``quantum`` section (matplotlib, Agg, written atomically via :mod:`qkernels.suite.document.plots`).
+"""Figures of the ``quantum`` section (matplotlib, written atomically by
+:func:`qkernels.suite.document.plots.save_figure`).
 
 Example:
     >>> import numpy as np, tempfile, os
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qkernels.suite.document.plots import _save, plt
+from qkernels.suite.document.plots import plt, save_figure
 
 _COLORS = {"swap": "tab:blue", "compute_uncompute": "tab:orange"}
 
@@ -44,7 +45,7 @@ def error_vs_shots(series: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, n
         ax.set_title(title)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def error_vs_noise(series: dict[str, tuple[np.ndarray, np.ndarray]], path: str | Path,
@@ -72,7 +73,7 @@ def error_vs_noise(series: dict[str, tuple[np.ndarray, np.ndarray]], path: str |
     ax.set_title("Fidelity error against noise")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def time_per_entry(series: dict[str, tuple[np.ndarray, np.ndarray]], path: str | Path) -> None:
@@ -86,7 +87,7 @@ def time_per_entry(series: dict[str, tuple[np.ndarray, np.ndarray]], path: str |
     ax.set_title("Time per kernel entry")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def bias_vs_budget(measured: dict[str, tuple[np.ndarray, np.ndarray]], exact: dict[str, tuple[np.ndarray, np.ndarray]],
@@ -105,7 +106,7 @@ def bias_vs_budget(measured: dict[str, tuple[np.ndarray, np.ndarray]], exact: di
     ax.set_title("Bias of arccos √F̂ near F = 1")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 __all__ = ["error_vs_shots", "error_vs_noise", "time_per_entry", "bias_vs_budget"]

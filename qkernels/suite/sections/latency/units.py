@@ -1,28 +1,14 @@
-"""The work of the ``latency`` section: profiles, models, and its resumable units.
+"""The units of the ``latency`` section: each times models on one backend and returns CSV rows.
 
-A model of the latency sweep is either a model of the pruning sweep (``trained=True``: the same
-dense checkpoint as the pruning section's first replicate, loaded from the checkpoint cache, or
-trained and cached when absent; the uniform models are rebuilt with
-:func:`qkernels.suite.sweeps.pruning.build_pruned`, exactly as the pruning section prunes them) or a
-latency-only model (``trained=False``: built with its seed, never trained; accuracy is left
-empty; latency does not depend on the weights). Three kinds of units:
-
-- ``dense:<model>:<backend>``: the dense model's latency rows (one per batch size);
-- ``table:<model>:<backend>``: the hardware-aware cost table of the model on that backend
-  (rows with ``kind = cost``), kept in memory for the next units and read back from its part
-  file on resume;
-- ``point:<model>:<sparsity>:<backend>``: the dense model again, uniform ``l1`` pruning and
-  hardware-aware pruning (``hw-l1``) at that sparsity, timed in one process one after another,
-  so every speed-up is a ratio of medians measured minutes apart at most. The hardware-aware
-  widths are allocated from the cost table (L1 scores for the importance lost) and their
-  target is corrected by measurement until the hardware-aware model runs as fast as the
-  uniform one at the table's batch size (:func:`qkernels.pruning.hardware.match_latency`), so
-  the two are compared at equal measured latency.
+Three kinds (planned by :mod:`.plan`, which describes them): ``dense:<model>:<backend>``
+(:func:`dense_unit`), ``table:<model>:<backend>`` (:func:`table_unit`: the hardware-aware cost
+table, kept for the point units in a :class:`CostTables`) and ``point:<model>:<sparsity>:<backend>``
+(:func:`point_unit`). ``cfg`` is a :class:`~qkernels.suite.sections.latency.plan.LatencyProfile`,
+``lm`` one of its :class:`~qkernels.suite.sections.latency.plan.LatencyModel`.
 
 Example:
-    >>> cfg = LATENCY_PROFILES["quick"]
-    >>> [m.name for m in cfg.models], cfg.batch_sizes
-    (['resnet18_small_w0.125', 'mlp', 'resnet18_small_w0.5@32'], (1, 8, 32))
+    >>> len(CSV_COLUMNS), CSV_COLUMNS[:3]
+    (43, ['kind', 'model', 'arch'])
 """
 
 from __future__ import annotations
@@ -30,7 +16,7 @@ from __future__ import annotations
 import copy
 import json
 import math
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import torch
@@ -38,6 +24,7 @@ from torch import nn
 
 from qkernels.hw.latency import measure_interleaved, measure_latency
 from qkernels.nn.models import build_model
+from qkernels.nn.training import evaluate, recalibrate_bn
 from qkernels.pruning.hardware import (
     CostTable,
     allocate,
@@ -47,90 +34,33 @@ from qkernels.pruning.hardware import (
     uniform_keep,
 )
 from qkernels.pruning.prune import count_macs_params, prunable_groups, prune
+from qkernels.suite.runfolder import RunFolder
 from qkernels.suite.sweeps.pruning import (
-    PROFILES as PRUNING_PROFILES,
-    ModelSetup,
-    SweepConfig,
-    calib_batches,
+    DenseCache,
     arch_kwargs,
     build_pruned,
+    calib_batches,
     dense_model,
     sweep_data,
     torch_threads,
 )
-from qkernels.nn.training import evaluate, recalibrate_bn
-from qkernels.suite.sections.base import SectionContext
 
+if TYPE_CHECKING:
+    from qkernels.suite.sections.latency.plan import LatencyModel, LatencyProfile
+
+#: the method names of uniform and hardware-aware pruning in the CSV
 UNIFORM, HARDWARE = "l1", "hw-l1"
 
-
-@dataclass(frozen=True)
-class LatencyModel:
-    """One model of the latency sweep."""
-
-    name: str
-    setup: ModelSetup
-    trained: bool = True
-    input_size: int | None = None  # image side of latency-only models (None: the data's)
+#: the columns of latency.csv, in order
+CSV_COLUMNS = ["kind", "model", "arch", "weights", "method", "sparsity", "backend", "batch", "threads", "n", "rounds",
+               "median_s", "p90_s", "p99_s", "min_s", "mean_s", "throughput", "dense_median_s", "speedup", "mac_ratio",
+               "efficiency", "macs", "macs_dense", "macs_frac", "params", "params_frac", "channels",
+               "channel_sparsity", "accuracy", "accuracy_dense", "peak_mem_bytes", "mem_kind", "error", "keep",
+               "predicted_saving_s", "target_saving_s", "match_tries", "group", "group_channels", "group_keep",
+               "saving_s", "cudnn_benchmark", "cuda_matmul_tf32"]
 
 
-@dataclass(frozen=True)
-class LatencyConfig:
-    """A profile of the latency section."""
-
-    pruning: SweepConfig
-    models: tuple[LatencyModel, ...]
-    sparsities: tuple[float, ...] = (0.3, 0.5, 0.7)
-    batch_sizes: tuple[int, ...] = (1, 8, 32)
-    warmup: int = 3
-    min_repeat: int = 10
-    max_repeat: int = 200
-    budget_s: float = 0.25
-    cpu_threads: int | None = 1
-    table_batch: int = 8  # batch at which the hardware-aware cost table is measured
-    table_budget_s: float = 0.1
-    round_to: int | None = None
-    rounds: int = 3  # interleaved rounds (dense, uniform, hardware-aware alternate)
-    match_tries: int = 4  # measurements to match the hardware-aware model's latency to the uniform one's
-
-
-def _from_pruning(profile: str) -> tuple[LatencyModel, ...]:
-    return tuple(LatencyModel(s.name, s, True) for s in PRUNING_PROFILES[profile].models)
-
-
-LATENCY_PROFILES: dict[str, LatencyConfig] = {
-    "quick": LatencyConfig(
-        pruning=PRUNING_PROFILES["quick"],
-        models=_from_pruning("quick") + (
-            LatencyModel("resnet18_small_w0.5@32", ModelSetup("resnet18_small_w0.5", "resnet18_small",
-                                                              (("width", 0.5),)), False, 32),),
-    ),
-    "full": LatencyConfig(
-        pruning=PRUNING_PROFILES["full"], models=_from_pruning("full"), sparsities=(0.1, 0.3, 0.5, 0.7, 0.9),
-        batch_sizes=(1, 8, 32, 128), warmup=10, min_repeat=30, max_repeat=1000, budget_s=2.0, cpu_threads=None,
-        table_budget_s=0.5, round_to=None),
-}
-
-COLUMNS = ["kind", "model", "arch", "weights", "method", "sparsity", "backend", "batch", "threads", "n", "rounds",
-           "median_s",
-           "p90_s", "p99_s", "min_s", "mean_s", "throughput", "dense_median_s", "speedup", "mac_ratio", "efficiency",
-           "macs", "macs_dense", "macs_frac", "params", "params_frac", "channels", "channel_sparsity", "accuracy",
-           "accuracy_dense", "peak_mem_bytes", "mem_kind", "error", "keep", "predicted_saving_s", "target_saving_s", "match_tries",
-           "group", "group_channels", "group_keep", "saving_s", "cudnn_benchmark", "cuda_matmul_tf32"]
-
-
-def backends_for(ctx: SectionContext) -> list[str]:
-    """The backends a run times: the run's device, and the CPU as well when that is an accelerator."""
-    dev = str(ctx.device)
-    return [dev] if ctx.device.type == "cpu" else [dev, "cpu"]
-
-
-def seed0(ctx: SectionContext) -> int:
-    """The seed of the pruning section's first replicate (same dense checkpoint)."""
-    return ctx.seed_for("replicate:0")
-
-
-def _input_shape(cfg: LatencyConfig, lm: LatencyModel) -> tuple[int, ...]:
+def _input_shape(cfg: LatencyProfile, lm: LatencyModel) -> tuple[int, ...]:
     c, h, w = sweep_data(cfg.pruning).image_shape
     side = lm.input_size or h
     if lm.setup.arch == "mlp":
@@ -138,10 +68,10 @@ def _input_shape(cfg: LatencyConfig, lm: LatencyModel) -> tuple[int, ...]:
     return (c, side, side)
 
 
-def _dense(cfg: LatencyConfig, lm: LatencyModel, seed: int) -> nn.Module:
+def _dense(cfg: LatencyProfile, lm: LatencyModel, seed: int, cache: DenseCache | None) -> nn.Module:
     data = sweep_data(cfg.pruning)
     if lm.trained:
-        model, _, _ = dense_model(cfg.pruning, lm.setup, seed, "cpu")
+        model, _, _ = dense_model(cfg.pruning, lm.setup, seed, "cpu", cache=cache)
         return model
     kw = arch_kwargs(lm.setup, data)
     if lm.input_size and lm.setup.arch == "mlp":
@@ -149,7 +79,7 @@ def _dense(cfg: LatencyConfig, lm: LatencyModel, seed: int) -> nn.Module:
     return build_model(lm.setup.arch, seed=seed, **kw).eval()
 
 
-def _time(cfg: LatencyConfig, model: nn.Module, shape, backend: str) -> list[dict]:
+def _time(cfg: LatencyProfile, model: nn.Module, shape, backend: str) -> list[dict]:
     return measure_latency(copy.deepcopy(model), shape, device=backend, batch_sizes=cfg.batch_sizes,
                            warmup=cfg.warmup, min_repeat=cfg.min_repeat, max_repeat=cfg.max_repeat,
                            budget_s=cfg.budget_s, threads=cfg.cpu_threads if backend == "cpu" else None)
@@ -161,7 +91,7 @@ def _on(backend: str, model: nn.Module) -> nn.Module:
     return model if backend == "cpu" else copy.deepcopy(model)
 
 
-def _accuracy(cfg: LatencyConfig, lm: LatencyModel, model: nn.Module) -> float:
+def _accuracy(cfg: LatencyProfile, lm: LatencyModel, model: nn.Module) -> float:
     if not lm.trained:
         return math.nan
     return float(evaluate(model, sweep_data(cfg.pruning).test, batch_size=cfg.pruning.eval_batch)["accuracy"])
@@ -195,48 +125,84 @@ def _info(model: nn.Module, shape, dense_macs: int, dense_params: int, channels0
             "accuracy": acc, "accuracy_dense": acc_dense, **extra}
 
 
-def dense_unit(cfg: LatencyConfig, lm: LatencyModel, seed: int, backend: str) -> pd.DataFrame:
+def dense_unit(cfg: LatencyProfile, lm: LatencyModel, seed: int, backend: str, *,
+               cache: DenseCache | None = None) -> pd.DataFrame:
     """Latency of the dense model at every batch size on ``backend``."""
     with torch_threads(cfg.pruning.cpu_threads, "cpu"):
-        return _dense_unit(cfg, lm, seed, backend)
+        return _dense_unit(cfg, lm, seed, backend, cache)
 
 
-def _dense_unit(cfg: LatencyConfig, lm: LatencyModel, seed: int, backend: str) -> pd.DataFrame:
+def _dense_unit(cfg: LatencyProfile, lm: LatencyModel, seed: int, backend: str,
+                cache: DenseCache | None) -> pd.DataFrame:
     shape = _input_shape(cfg, lm)
-    model = _dense(cfg, lm, seed)
+    model = _dense(cfg, lm, seed, cache)
     macs, params = count_macs_params(model, torch.zeros(1, *shape))
     ch = sum(prunable_groups(model, torch.zeros(1, *shape)).values())
     acc = _accuracy(cfg, lm, model)
     timing = _time(cfg, model, shape, backend)
     dense_times = {t["batch"]: t.get("median_s", math.nan) for t in timing}
     info = _info(model, shape, macs, params, ch, acc, acc)
-    return pd.DataFrame(_rows(cfg, lm, "dense", 0.0, backend, timing, info, dense_times), columns=COLUMNS)
-
-
-_TABLES: dict[str, CostTable] = {}
+    return pd.DataFrame(_rows(cfg, lm, "dense", 0.0, backend, timing, info, dense_times), columns=CSV_COLUMNS)
 
 
 def table_key(lm: LatencyModel, backend: str) -> str:
+    """The key of the cost-table unit of ``lm`` on ``backend``."""
     return f"table:{lm.name}:{backend}"
 
 
-def _fractions(cfg: LatencyConfig) -> tuple[float, ...]:
+class CostTables:
+    """The hardware-aware cost tables of one plan, by table-unit key.
+
+    A table unit stores the table it measured; the point units of the same model and backend use
+    it. After a resume the table unit may not run again: then its table is rebuilt from the unit's
+    part file in ``run`` (:meth:`saved`).
+
+    Example:
+        >>> tables = CostTables(run=None)
+        >>> "table:mlp:cpu" in tables
+        False
+    """
+
+    def __init__(self, run: RunFolder | None):
+        self.run = run
+        self._tables: dict[str, CostTable] = {}
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._tables
+
+    def __getitem__(self, key: str) -> CostTable:
+        return self._tables[key]
+
+    def __setitem__(self, key: str, table: CostTable) -> None:
+        self._tables[key] = table
+
+    def saved(self, key: str) -> CostTable | None:
+        """The table of the finished unit ``key``, read back from its part file, or None."""
+        sink = self.run.sink("latency")
+        return table_from_rows(sink.get(key)) if sink.has(key) else None
+
+
+def _fractions(cfg: LatencyProfile) -> tuple[float, ...]:
     return tuple(sorted({round(1 - p, 6) for p in cfg.sparsities} | {0.75, 0.5, 0.25}, reverse=True))
 
 
-def table_unit(cfg: LatencyConfig, lm: LatencyModel, seed: int, backend: str) -> pd.DataFrame:
-    """Measure the hardware-aware cost table of the model on ``backend`` (rows with kind = cost)."""
+def table_unit(cfg: LatencyProfile, lm: LatencyModel, seed: int, backend: str, *, tables: CostTables | None = None,
+               cache: DenseCache | None = None) -> pd.DataFrame:
+    """Measure the hardware-aware cost table of the model on ``backend`` (rows with kind = cost),
+    and keep it in ``tables`` for the point units."""
     with torch_threads(cfg.pruning.cpu_threads, "cpu"):
-        return _table_unit(cfg, lm, seed, backend)
+        return _table_unit(cfg, lm, seed, backend, tables, cache)
 
 
-def _table_unit(cfg: LatencyConfig, lm: LatencyModel, seed: int, backend: str) -> pd.DataFrame:
+def _table_unit(cfg: LatencyProfile, lm: LatencyModel, seed: int, backend: str, tables: CostTables | None,
+                cache: DenseCache | None) -> pd.DataFrame:
     shape = _input_shape(cfg, lm)
-    model = _dense(cfg, lm, seed)
+    model = _dense(cfg, lm, seed, cache)
     table = measure_cost_table(model, shape, device=backend, batch=cfg.table_batch, fractions=_fractions(cfg),
                                round_to=cfg.round_to, threads=cfg.cpu_threads if backend == "cpu" else None,
                                budget_s=cfg.table_budget_s, min_repeat=5, max_repeat=100)
-    _TABLES[table_key(lm, backend)] = table
+    if tables is not None:
+        tables[table_key(lm, backend)] = table
     df = table.to_frame()
     return pd.DataFrame([{"kind": "cost", "model": lm.name, "arch": lm.setup.arch,
                           "weights": "trained" if lm.trained else "untrained", "method": HARDWARE, "sparsity": 0.0,
@@ -244,7 +210,7 @@ def _table_unit(cfg: LatencyConfig, lm: LatencyModel, seed: int, backend: str) -
                           if cfg.cpu_threads is None or backend != "cpu" else cfg.cpu_threads,
                           "median_s": r.latency_s, "dense_median_s": r.dense_s, "group": r.group,
                           "group_channels": r.channels, "group_keep": r.keep, "saving_s": r.saving_s}
-                         for r in df.itertuples()], columns=COLUMNS)
+                         for r in df.itertuples()], columns=CSV_COLUMNS)
 
 
 def table_from_rows(df: pd.DataFrame) -> CostTable:
@@ -257,47 +223,49 @@ def table_from_rows(df: pd.DataFrame) -> CostTable:
                      widths, lat)
 
 
-def _table(ctx: SectionContext, cfg: LatencyConfig, lm: LatencyModel, backend: str) -> CostTable:
+def _table(cfg: LatencyProfile, lm: LatencyModel, seed: int, backend: str, tables: CostTables,
+           cache: DenseCache | None) -> CostTable:
     key = table_key(lm, backend)
-    if key not in _TABLES:
-        sink = ctx.run.sink("latency")
-        if sink.has(key):
-            _TABLES[key] = table_from_rows(sink.get(key))
+    if key not in tables:
+        saved = tables.saved(key)
+        if saved is not None:
+            tables[key] = saved
         else:
-            _table_unit(cfg, lm, seed0(ctx), backend)
-    return _TABLES[key]
+            _table_unit(cfg, lm, seed, backend, tables, cache)
+    return tables[key]
 
 
-def point_unit(ctx: SectionContext, cfg: LatencyConfig, lm: LatencyModel, sparsity: float,
-               backend: str) -> pd.DataFrame:
-    """Dense, uniform and hardware-aware models at ``sparsity`` on ``backend``, timed back to back."""
+def point_unit(cfg: LatencyProfile, lm: LatencyModel, sparsity: float, backend: str, seed: int, *,
+               tables: CostTables, cache: DenseCache | None = None) -> pd.DataFrame:
+    """Dense, uniform and hardware-aware models at ``sparsity`` on ``backend``, timed back to back
+    (the hardware-aware widths from the cost table in ``tables``)."""
     with torch_threads(cfg.pruning.cpu_threads, "cpu"):
-        return _point_unit(ctx, cfg, lm, sparsity, backend)
+        return _point_unit(cfg, lm, sparsity, backend, seed, tables, cache)
 
 
-def _point_unit(ctx: SectionContext, cfg: LatencyConfig, lm: LatencyModel, sparsity: float,
-                backend: str) -> pd.DataFrame:
-    seed = seed0(ctx)
+def _point_unit(cfg: LatencyProfile, lm: LatencyModel, sparsity: float, backend: str, seed: int, tables: CostTables,
+                cache: DenseCache | None) -> pd.DataFrame:
     shape = _input_shape(cfg, lm)
     example = torch.zeros(1, *shape)
-    dense = _dense(cfg, lm, seed)
+    dense = _dense(cfg, lm, seed, cache)
     macs0, params0 = count_macs_params(dense, example)
     ch0 = sum(prunable_groups(dense, example).values())
     acc0 = _accuracy(cfg, lm, dense)
     if lm.trained:
-        uni, _ = build_pruned(cfg.pruning, lm.setup, UNIFORM, sparsity, seed, "cpu")
+        uni, _ = build_pruned(cfg.pruning, lm.setup, UNIFORM, sparsity, seed, "cpu", cache=cache)
     else:
         uni, _ = prune(dense, UNIFORM, sparsity, example)
-    table = _table(ctx, cfg, lm, backend)
+    table = _table(cfg, lm, seed, backend, tables, cache)
     imp = group_importance(dense, example, UNIFORM)
     start = table.predict_saving(uniform_keep(table.groups, sparsity, cfg.round_to))
     threads = cfg.cpu_threads if backend == "cpu" else None
 
     def pair(hw_model: nn.Module) -> tuple[float, float]:
         """(hardware-aware, uniform) medians at the table's batch, interleaved."""
-        got = measure_interleaved({"hw": _on(backend, hw_model), "uni": _on(backend, uni)}, shape, rounds=2, device=backend,
-                                  batch_sizes=(cfg.table_batch,), warmup=cfg.warmup, min_repeat=cfg.min_repeat,
-                                  max_repeat=cfg.max_repeat, budget_s=2 * cfg.table_budget_s, threads=threads)
+        got = measure_interleaved({"hw": _on(backend, hw_model), "uni": _on(backend, uni)}, shape, rounds=2,
+                                  device=backend, batch_sizes=(cfg.table_batch,), warmup=cfg.warmup,
+                                  min_repeat=cfg.min_repeat, max_repeat=cfg.max_repeat,
+                                  budget_s=2 * cfg.table_budget_s, threads=threads)
         return got["hw"][0].get("median_s", math.nan), got["uni"][0].get("median_s", math.nan)
 
     ref = pair(dense)[1]  # the uniform model's latency: the target
@@ -315,9 +283,10 @@ def _point_unit(ctx: SectionContext, cfg: LatencyConfig, lm: LatencyModel, spars
     if lm.trained:
         bn_set, _ = calib_batches(sweep_data(cfg.pruning), cfg.pruning.bn_images, seed + 1)
         recalibrate_bn(hw, bn_set)
-    timed = measure_interleaved({k: _on(backend, m) for k, m in (("dense", dense), ("uni", uni), ("hw", hw))}, shape, rounds=cfg.rounds, device=backend,
-                                batch_sizes=cfg.batch_sizes, warmup=cfg.warmup, min_repeat=cfg.min_repeat,
-                                max_repeat=cfg.max_repeat, budget_s=cfg.budget_s, threads=threads)
+    models = {k: _on(backend, m) for k, m in (("dense", dense), ("uni", uni), ("hw", hw))}
+    timed = measure_interleaved(models, shape, rounds=cfg.rounds, device=backend, batch_sizes=cfg.batch_sizes,
+                                warmup=cfg.warmup, min_repeat=cfg.min_repeat, max_repeat=cfg.max_repeat,
+                                budget_s=cfg.budget_s, threads=threads)
     d_t, u_t, h_t = timed["dense"], timed["uni"], timed["hw"]
     dense_times = {t["batch"]: t.get("median_s", math.nan) for t in d_t}
     rows = _rows(cfg, lm, "dense", 0.0, backend, d_t, _info(dense, shape, macs0, params0, ch0, acc0, acc0),
@@ -330,8 +299,8 @@ def _point_unit(ctx: SectionContext, cfg: LatencyConfig, lm: LatencyModel, spars
                   _info(hw, shape, macs0, params0, ch0, _accuracy(cfg, lm, hw), acc0,
                         keep=json.dumps(keep, sort_keys=True), predicted_saving_s=table.predict_saving(keep),
                         target_saving_s=start, match_tries=json.dumps(hw_info["tries"])), dense_times)
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return pd.DataFrame(rows, columns=CSV_COLUMNS)
 
 
-__all__ = ["LatencyModel", "LatencyConfig", "LATENCY_PROFILES", "COLUMNS", "UNIFORM", "HARDWARE", "backends_for",
-           "dense_unit", "table_unit", "point_unit", "table_from_rows", "seed0"]
+__all__ = ["UNIFORM", "HARDWARE", "CSV_COLUMNS", "CostTables", "table_key", "table_from_rows", "dense_unit",
+           "table_unit", "point_unit"]

@@ -3,8 +3,9 @@
 Pairs come from the built-in models (operators at layer or filter granularity) and from random
 states at set Fubini–Study angles; every unit runs one kind of measurement (noise-free accuracy,
 noise, the shot planner, speed) and returns long-format rows with the columns of
-:data:`qkernels.suite.sections.quantum.COLUMNS`. The section (:mod:`qkernels.suite.sections.quantum`) plans
-the units and builds the report from their rows.
+:data:`qkernels.suite.sections.quantum.plan.COLUMNS`. The plan (:mod:`.plan`) lists the units of
+a profile (a :class:`~qkernels.suite.sections.quantum.plan.QuantumProfile`, ``cfg`` here); the
+report (:mod:`.report`) is built from their rows.
 
 Example:
     >>> ps = random_pairs(2, (0.1, 0.5), seed=0)
@@ -17,14 +18,18 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from qkernels.geometry.distances import fs_distance
-from qkernels.nn.models import build_model
 from qkernels.geometry.operators import extract_operators
 from qkernels.geometry.spectral import operator_spectra
+from qkernels.nn.models import build_model
+
+if TYPE_CHECKING:
+    from qkernels.suite.sections.quantum.plan import QuantumProfile
 
 
 # ---- pairs of states ------------------------------------------------------------------------------
@@ -80,7 +85,8 @@ def source_name(model: str, granularity: str, selector: str | None) -> str:
 
 @lru_cache(maxsize=8)
 def model_pairs(model: str, granularity: str, selector: str | None, count: int, seed: int) -> PairSet:
-    """Pairs of operator states of a built-in model (see PROFILES for the selectors)."""
+    """Pairs of operator states of a built-in model (the selectors:
+    :class:`~qkernels.suite.sections.quantum.plan.ModelSource`)."""
     ops = list(extract_operators(build_model(model, seed=seed), granularity))  # type: ignore[arg-type]
     if selector not in (None, "same-shape"):
         ops = [op for op in ops if op.layer == selector]
@@ -99,14 +105,14 @@ def model_pairs(model: str, granularity: str, selector: str | None, count: int, 
                    np.array([X[j] for _, j in pairs]), [ops[i].name for i, _ in pairs], [ops[j].name for _, j in pairs])
 
 
-def source_pairs(source: str, cfg: dict, ctx_seed: int, seed_for) -> PairSet:
+def source_pairs(source: str, cfg: QuantumProfile, ctx_seed: int, seed_for) -> PairSet:
     """The pair set named ``source`` (``random:<q>`` or a model source) of a profile."""
     if source.startswith("random:"):
         q = int(source.split(":")[1])
-        return random_pairs(q, cfg["random"]["angles"], seed_for(source))
-    for model, gran, selector, count in cfg["models"]:
-        if source == source_name(model, gran, selector):
-            return model_pairs(model, gran, selector, count, ctx_seed)
+        return random_pairs(q, cfg.random.angles, seed_for(source))
+    for m in cfg.models:
+        if source == source_name(m.model, m.granularity, m.selector):
+            return model_pairs(m.model, m.granularity, m.selector, m.count, ctx_seed)
     raise KeyError(source)
 
 
@@ -146,40 +152,41 @@ def estimate_rows(pairs: PairSet, estimator: str, device: str, mode: str, shots_
     return pd.concat(frames, ignore_index=True)
 
 
-def accuracy_unit(source: str, estimator: str, device: str, mode: str | None, cfg: dict, ctx_seed: int,
+def accuracy_unit(source: str, estimator: str, device: str, mode: str | None, cfg: QuantumProfile, ctx_seed: int,
                   seed_for) -> pd.DataFrame:
     """Noise-free estimates of one source; mode None: rows, or statevector above ``max_wires`` wires."""
     pairs = source_pairs(source, cfg, ctx_seed, seed_for)
     key = f"acc:{source}:{estimator}:{device}:{mode}"
     if mode is None:
-        mode = "rows" if _wires(estimator, pairs.qubits) <= cfg["max_wires"] else "statevector"
-    return estimate_rows(pairs, estimator, device, mode, cfg["shots"], cfg["repeats"], seed_for(key),
-                         cfg["confidence"])
+        mode = "rows" if _wires(estimator, pairs.qubits) <= cfg.max_wires else "statevector"
+    return estimate_rows(pairs, estimator, device, mode, cfg.shots, cfg.repeats, seed_for(key), cfg.confidence)
 
 
-def noise_unit(source: str, estimator: str, where: str, cfg: dict, ctx_seed: int, seed_for) -> pd.DataFrame:
+def noise_unit(source: str, estimator: str, where: str, cfg: QuantumProfile, ctx_seed: int,
+               seed_for) -> pd.DataFrame:
+    """Estimates of one source under depolarizing noise ``where``, at every probability of the profile."""
     from qkernels.quantum import Noise
 
-    ncfg = cfg["noise"]
+    ncfg = cfg.noise
     pairs = source_pairs(source, cfg, ctx_seed, seed_for)
     if source.startswith("random:"):
-        angles = cfg["random"]["angles"]
-        pairs = pairs.take([angles.index(a) for a in ncfg["angles"] if a in angles])
+        angles = cfg.random.angles
+        pairs = pairs.take([angles.index(a) for a in ncfg.angles if a in angles])
     frames = []
-    for k, p in enumerate(ncfg["p"]):
+    for k, p in enumerate(ncfg.p):
         seed = seed_for(f"noise:{source}:{estimator}:{where}:{p}")
-        frames.append(estimate_rows(pairs, estimator, "default.mixed", "rows", (ncfg["shots"],), ncfg["repeats"], seed,
-                                    cfg["confidence"], noise=Noise(p, where)))
+        frames.append(estimate_rows(pairs, estimator, "default.mixed", "rows", (ncfg.shots,), ncfg.repeats, seed,
+                                    cfg.confidence, noise=Noise(p, where)))
     return pd.concat(frames, ignore_index=True)
 
 
-def planner_unit(estimator: str, eps: float, cfg: dict, seed: int) -> pd.DataFrame:
+def planner_unit(estimator: str, eps: float, cfg: QuantumProfile, seed: int) -> pd.DataFrame:
     """A plan for (eps, delta) checked by exact binomial sums and by real shot runs at several d_FS."""
     from qkernels.quantum import QuantumKernel, plan_shots
     from qkernels.quantum.planner import failure_probability, worst_failure
 
-    pc = cfg["planner"]
-    delta = pc["delta"]
+    pc = cfg.planner
+    delta = pc.delta
     rows: list[dict] = []
     base = {"kind": "plan", "source": "planner", "estimator": estimator, "eps": eps, "delta": delta}
     hoeff = plan_shots(eps, delta, estimator, bound="hoeffding")
@@ -192,11 +199,11 @@ def planner_unit(estimator: str, eps: float, cfg: dict, seed: int) -> pd.DataFra
     wf, wd = worst_failure(plan.shots, eps, estimator, grid)
     rows.append({**base, "bound": plan.bound, "metric": "exact_worst_failure", "value": wf, "d_exact": wd,
                  "shots": plan.shots, "note": "max over 182 values of d_FS of the exact failure probability"})
-    ds = tuple(dict.fromkeys((round(plan.worst_d, 6),) + tuple(pc["d"])))
+    ds = tuple(dict.fromkeys((round(plan.worst_d, 6),) + tuple(pc.d)))
     pairs = random_pairs(3, ds, seed)
-    runs = pc["runs"]
+    runs = pc.runs
     # real shot runs, unless their total would be excessive: then the statevector mode's draws (same statistics)
-    mode = "rows" if plan.shots * runs * len(ds) <= pc.get("max_real_shots", 1e8) else "statevector"
+    mode = "rows" if plan.shots * runs * len(ds) <= pc.max_real_shots else "statevector"
     kern = QuantumKernel(estimator, "default.qubit", plan.shots, seed=seed, mode=mode)
     est = kern.estimate_pairs(np.repeat(pairs.A, runs, axis=0), np.repeat(pairs.B, runs, axis=0))
     d_hat = est.fs_distance().reshape(len(ds), runs)
@@ -217,29 +224,31 @@ def planner_unit(estimator: str, eps: float, cfg: dict, seed: int) -> pd.DataFra
     return df
 
 
-def speed_goal_unit(cfg: dict, device: str | None = None) -> pd.DataFrame:
+def speed_goal_unit(cfg: QuantumProfile, device: str | None = None) -> pd.DataFrame:
+    """The speed goals of :mod:`qkernels.suite.speed.quantum` on ``device`` (default: the profile's)."""
     from qkernels.suite.speed.quantum import measure_goal
 
-    sc = cfg["speed"]
-    q = sc.get("goal_qubits", 8)
-    device = device or sc["device"]
-    r = measure_goal(qubits=q, n=sc["n"], sample=sc["sample"], repeat=sc["repeat"], device=device)
-    note = (f"square_kernel_matrix timed on {r['skm_calls_timed']} calls ({sc['sample']} states) and scaled to "
-            f"{sc['n'] * (sc['n'] + 1) // 2} calls")
+    sc = cfg.speed
+    q = sc.goal_qubits
+    device = device or sc.device
+    r = measure_goal(qubits=q, n=sc.n, sample=sc.sample, repeat=sc.repeat, device=device)
+    note = (f"square_kernel_matrix timed on {r['skm_calls_timed']} calls ({sc.sample} states) and scaled to "
+            f"{sc.n * (sc.n + 1) // 2} calls")
     return pd.DataFrame([{"kind": "speed", "source": "speed", "device": device, "qubits": q,
                           "estimator": "compute_uncompute", "metric": k, "value": float(v), "note": note}
                          for k, v in r.items() if k not in ("qubits",)])
 
 
-def speed_entry_unit(q: int, cfg: dict, device: str | None = None) -> pd.DataFrame:
+def speed_entry_unit(q: int, cfg: QuantumProfile, device: str | None = None) -> pd.DataFrame:
+    """Time per kernel entry of every mode at ``q`` qubits per state."""
     from qkernels.suite.speed.quantum import measure_entry_times
 
-    sc = cfg["speed"]
-    dev = device or sc["device"]
+    sc = cfg.speed
+    dev = device or sc.device
     large = q >= 8
-    r = measure_entry_times(q, n=sc["n"], sample=sc["entry_sample_large" if large else "entry_sample"],
-                            swap_pairs=sc["swap_pairs_large" if large else "swap_pairs"],
-                            repeat=1 if large else sc["repeat"], device=dev)
+    r = measure_entry_times(q, n=sc.n, sample=sc.entry_sample_large if large else sc.entry_sample,
+                            swap_pairs=sc.swap_pairs_large if large else sc.swap_pairs,
+                            repeat=1 if large else sc.repeat, device=dev)
     rows = []
     for mode, est, note in (
             ("plain", "compute_uncompute", f"square_kernel_matrix, {r['plain_cu_calls_timed']} calls timed, scaled"),
@@ -256,6 +265,7 @@ def speed_entry_unit(q: int, cfg: dict, device: str | None = None) -> pd.DataFra
 
 
 def skipped_unit(devices: tuple[str, ...]) -> pd.DataFrame:
+    """One row per device of ``devices`` that is not usable here, with the reason."""
     from qkernels.quantum.devices import device_usable
 
     rows = []

@@ -1,0 +1,348 @@
+"""The ``pruning`` section's report part, built from ``pruning.csv`` alone: accuracy tables (mean ± 95%
+t-interval over replicates), the accuracy-vs-sparsity and accuracy-vs-MACs curves with confidence
+bands (the paper's Figure 1, measured), costs, pruning times, the block level, the verdicts on the
+claims that QM-FRG beats magnitude and random pruning at high sparsity (with rows for QM-FRG
+against FPGM and the other baselines and for merging against dropping, ``qmfrg-merge`` against
+``qmfrg``, all at equal MACs) and that spectral distance identifies substitutable blocks, and the
+comparable numbers.
+
+Example:
+    >>> df = pd.DataFrame({"model": ["m"] * 3, "stage": ["oneshot"] * 3, "method": ["l1"] * 3,
+    ...                    "sparsity": [0.5] * 3, "accuracy": [0.8, 0.82, 0.84]})
+    >>> r = compare_metrics(df).iloc[0]
+    >>> r.metric, round(float(r.value), 3), r.noise, int(r.n)
+    ('top-1 m oneshot l1 p=0.5', 0.82, 'ci', 3)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+from qkernels.pruning.registry import methods as registered_methods
+from qkernels.suite.document import plots
+from qkernels.suite.document.blocks import Block, Figure, Heading, Paragraph, Table
+from qkernels.suite.runfolder import RunFolder, safe_name
+from qkernels.suite.sections.base import Claim, metric_frame, metric_row
+from qkernels.suite.sections.pruning.plan import QUANTUM_METHOD
+from qkernels.suite.stats import compare_methods, comparison_verdict, mean_interval, summarize, t_interval
+
+#: criteria whose verdict answers the "qmfrg" claim, and its baselines
+CLAIM_METHODS = ("qmfrg", "qmfrg-aligned")
+CLAIM_BASELINES = ("l1", "l2", "random")
+#: the other baselines QM-FRG is compared with (a row of its own in the claims table)
+OTHER_BASELINES = ("fpgm", "bn_scale", "taylor")
+#: merge against drop: (merged variant, the variant it is compared with)
+MERGE_PAIR = ("qmfrg-merge", "qmfrg")
+#: stages of pruned models (``dense`` and ``block`` rows are reported apart)
+PRUNE_STAGES = ("oneshot", "finetuned")
+#: sparsities at which "high sparsity" claims are judged
+HIGH_SPARSITY = 0.5
+
+
+def report_blocks(run: RunFolder, df: pd.DataFrame) -> list[Block]:
+    """The ``pruning`` part of the report after its summary: dense models, per-model tables and curves,
+    pruning times, each criterion against random, QM-FRG against the baselines, the block level."""
+    blocks: list[Block] = []
+    if df.empty or "stage" not in df.columns:
+        return [Paragraph("pruning.csv has no rows.")]
+    dense = df[df.stage == "dense"]
+    pr = df[df.stage.isin(PRUNE_STAGES)]
+    blocks_df = df[df.stage == "block"]
+    reps = int(df.replicate.nunique())
+    blocks.append(Paragraph(
+        f"Data `{', '.join(dict.fromkeys(df.data.astype(str)))}`; models {', '.join(dict.fromkeys(df.model))}; "
+        f"criteria {', '.join(dict.fromkeys(pr.method))}; sparsities "
+        f"{', '.join(f'{s:g}' for s in sorted(pr.sparsity.unique()))}; {reps} replicates (seeds). Intervals are "
+        "95% Student-t intervals over replicates. Definitions, the data set and the profiles: docs/pruning.md."))
+    if not dense.empty:
+        ds = summarize(dense, ["model"])
+        blocks += [Heading(3, "Dense models"), Table(pd.DataFrame({
+            "model": ds.model, "top-1": [_pm(m, h) for m, h in zip(ds["mean"], ds["half"])], "replicates": ds.n,
+            "MACs (M)": [dense[dense.model == m].macs.mean() / 1e6 for m in ds.model],
+            "params (k)": [dense[dense.model == m].params.mean() / 1e3 for m in ds.model],
+            "train time (s)": [dense[dense.model == m].train_time_s.median() for m in ds.model],
+            "from cache": [int(dense[dense.model == m].cached.astype(str).isin(["True", "true", "1"]).sum())
+                           for m in ds.model]}),
+            "Test accuracy of the trained dense models (mean ± 95% CI over replicates)")]
+    for model in dict.fromkeys(pr.model):
+        blocks += _model_part(run, model, pr[pr.model == model], dense[dense.model == model])
+    blocks += _times(pr)
+    blocks += _versus_random(pr)
+    blocks += _qmfrg(pr)
+    blocks += _blocks(run, blocks_df, dense)
+    return blocks
+
+
+def _blocks(run: RunFolder, bl: pd.DataFrame, dense: pd.DataFrame) -> list[Block]:
+    """Block level: which blocks the metric calls substitutable, and what removing each costs."""
+    if bl.empty or "block" not in bl.columns:
+        return []
+    out: list[Block] = [Heading(3, "Block level: substitutable residual blocks"), Paragraph(
+        "The QM-FRG graph over whole residual blocks with an identity shortcut (docs/qmfrg.md): each block's "
+        "state is the spectrum of its two convolutions with BatchNorm folded in; `nearest` is the closest other "
+        "block in d_FS and `rank` the single-linkage order (0 = retired first, the most redundant). Removing a "
+        "block replaces it by the identity; BatchNorm statistics are re-estimated, no fine-tuning.")]
+    rows = []
+    for (model, name), g in bl.groupby(["model", "block"], sort=False):
+        m, h, _ = _ti(g.accuracy)
+        d = dense[dense.model == model].accuracy.mean() if not dense.empty else np.nan
+        rows.append({"model": model, "block": name, "d_FS to nearest": g.block_distance.mean(),
+                     "nearest": g.block_nearest.mode().iloc[0], "rank (median)": g.block_rank.median(),
+                     "top-1 without it": _pm(m, h), "Δ top-1 vs dense": m - d,
+                     "MACs left": g.macs_frac.mean()})
+    out.append(Table(pd.DataFrame(rows), "Per block, means over replicates (top-1: ± 95% CI)"))
+    for model, g in bl.groupby("model", sort=False):
+        d = dense[dense.model == model].set_index("replicate").accuracy
+        drop = d.reindex(g.replicate).to_numpy() - g.accuracy.to_numpy()
+        path = run.figure(f"pruning_blocks_{safe_name(model)}.png")
+        plots.scatter(g.block_distance.to_numpy(), drop, "d_FS to the nearest other block",
+                      "top-1 lost by removing the block", f"{model}: block distance against removal cost", path,
+                      groups=list(g.block))
+        out.append(Figure(f"figures/{path.name}", f"{model}: each removable block's d_FS to its nearest block "
+                                                  "against the accuracy its removal costs (one point per replicate)"))
+    return out
+
+
+def _model_part(run: RunFolder, model: str, pr: pd.DataFrame, dense: pd.DataFrame) -> list[Block]:
+    out: list[Block] = [Heading(3, f"{model}")]
+    cost = pr[pr.stage == "oneshot"].groupby("sparsity").agg(
+        channel_sparsity=("channel_sparsity", "mean"), macs_frac=("macs_frac", "mean"),
+        params_frac=("params_frac", "mean"), macs_M=("macs", lambda v: v.mean() / 1e6),
+        params_k=("params", lambda v: v.mean() / 1e3)).reset_index()
+    stages = [s for s in ("oneshot", "finetuned") if (pr.stage == s).any()]
+    for stage in stages:
+        sub = pr[pr.stage == stage]
+        s = summarize(sub, ["method", "sparsity"])
+        sps = sorted(s.sparsity.unique())
+        rows = []
+        for meth in dict.fromkeys(s.method):
+            row = {"method": meth}
+            for sp in sps:
+                hit = s[(s.method == meth) & (s.sparsity == sp)]
+                row[f"p={sp:g}"] = _pm(hit["mean"].iloc[0], hit["half"].iloc[0]) if len(hit) else ""
+            rows.append(row)
+        what = "one-shot (BN re-estimated, no training)" if stage == "oneshot" else \
+            f"after fine-tuning ({sub.finetune_epochs.median():.2g} epochs)"
+        out.append(Table(pd.DataFrame(rows), f"{model}: top-1 {what}, mean ± 95% CI over replicates"))
+    out.append(Table(cost.rename(columns={"macs_M": "MACs (M)", "params_k": "params (k)"}),
+                     f"{model}: cost at each requested sparsity (identical for every criterion: local pruning "
+                     "keeps the same number of channels per group)"))
+    ref = None
+    if not dense.empty:
+        m, h, _ = _ti(dense.accuracy)
+        ref = (m, m - h, m + h, "dense")
+    for xcol, xlabel, fname, cap in (
+            ("channel_sparsity", "channel sparsity (fraction of prunable channels removed)", "sparsity",
+             "top-1 against channel sparsity"),
+            ("macs_frac", "MACs remaining (fraction of the dense model)", "macs", "top-1 against remaining MACs")):
+        panels = []
+        for stage in stages:
+            sub = pr[pr.stage == stage]
+            curves = {}
+            for meth, g in sub.groupby("method", sort=False):
+                s = summarize(g, ["sparsity"])
+                x = g.groupby("sparsity")[xcol].mean().reindex(s.sparsity).to_numpy()
+                curves[meth] = (x, s["mean"].to_numpy(), s["lo"].to_numpy(), s["hi"].to_numpy())
+            panels.append(("one-shot + BN re-estimation" if stage == "oneshot" else "fine-tuned", curves))
+        path = run.figure(f"pruning_acc_vs_{fname}_{safe_name(model)}.png")
+        plots.curves_with_bands(panels, xlabel, "top-1 accuracy", f"{model}: {cap}", path, reference=ref,
+                                invert_x=(xcol == "macs_frac"), palette=list(registered_methods()))
+        out.append(Figure(f"figures/{path.name}", f"{model}: {cap} (mean and 95% CI band over replicates; dashed: "
+                                                  "dense model)"))
+    return out
+
+
+def _times(pr: pd.DataFrame) -> list[Block]:
+    one = pr[pr.stage == "oneshot"]
+    if one.empty:
+        return []
+    t = one.groupby(["model", "method"], sort=False).agg(**{
+        "prune s (median)": ("prune_time_s", "median"), "prune s (max)": ("prune_time_s", "max"),
+        "scoring s (median)": ("score_time_s", "median"), "BN re-estimation s": ("recal_time_s", "median"),
+        "evaluation s": ("eval_time_s", "median")}).reset_index()
+    ft = pr[pr.stage == "finetuned"]
+    if not ft.empty:
+        t = t.merge(ft.groupby(["model", "method"]).finetune_time_s.median().rename("fine-tuning s")
+                    .reset_index(), on=["model", "method"], how="left")
+    return [Heading(3, "Pruning time"), Table(t, (
+        "Wall time per pruning in seconds, medians over sparsities and replicates (the max includes first-call "
+        "warm-up): prune = criterion set-up (Taylor: gradients on the calibration batch) + dependency-graph "
+        "tracing + scoring + channel removal. Shared machines make these noisy."))]
+
+
+def _versus_random(pr: pd.DataFrame) -> list[Block]:
+    rows = []
+    for model in dict.fromkeys(pr.model):
+        for stage in ("oneshot", "finetuned"):
+            for meth in dict.fromkeys(pr.method):
+                if meth == "random":
+                    continue
+                g = compare_methods(pr[pr.model == model], meth, ["random"], min_sparsity=0.0, stage=stage)
+                if g.empty:
+                    continue
+                rows.append({"model": model, "stage": stage, "method": meth, "sparsities": len(g),
+                             "better": int((g.outcome == "better").sum()), "tie": int((g.outcome == "tie").sum()),
+                             "worse": int((g.outcome == "worse").sum()),
+                             "mean Δ top-1": float(g["diff"].mean())})
+    if not rows:
+        return []
+    return [Heading(3, "Each criterion against random pruning"), Table(pd.DataFrame(rows), (
+        "Over all sparsities: paired differences over replicates; better/worse = the 95% interval of the "
+        "difference excludes 0. Random pruning is the floor any criterion should clear."))]
+
+
+def _qmfrg(pr: pd.DataFrame) -> list[Block]:
+    """QM-FRG variants against every baseline at high sparsity, and merge against drop."""
+    qm = [m for m in dict.fromkeys(pr.method) if str(m).startswith("qmfrg")]
+    if not qm:
+        return []
+    base = [m for m in dict.fromkeys(pr.method) if not str(m).startswith("qmfrg")]
+    rows = []
+    for model in dict.fromkeys(pr.model):
+        for stage in ("oneshot", "finetuned"):
+            for meth in qm:
+                others = base + ([MERGE_PAIR[1]] if meth == MERGE_PAIR[0] or meth.startswith(QUANTUM_METHOD)
+                                 else [])
+                g = compare_methods(pr[pr.model == model], meth, others, min_sparsity=HIGH_SPARSITY, stage=stage)
+                for b, gb in g.groupby("baseline", sort=False):
+                    rows.append({"model": model, "stage": stage, "method": meth, "baseline": b,
+                                 "better": int((gb.outcome == "better").sum()),
+                                 "tie": int((gb.outcome == "tie").sum()),
+                                 "worse": int((gb.outcome == "worse").sum()),
+                                 "mean Δ top-1": float(gb["diff"].mean())})
+    out: list[Block] = [Heading(3, "QM-FRG against the baselines"), Paragraph(
+        "QM-FRG criteria (docs/qmfrg.md): `qmfrg` clusters a group's channels by the Fubini–Study distance of "
+        "their spectral states and keeps one representative per cluster (the paper's form); `qmfrg-aligned` "
+        "adds the misalignment of singular frames to the distance; `qmfrg-merge` is `qmfrg` with every removed "
+        "channel folded into its representative's consumers instead of dropped. All are compared at equal MACs "
+        f"(same channels per group) at sparsities ≥ {HIGH_SPARSITY:g}.")]
+    if rows:
+        out.append(Table(pd.DataFrame(rows), (
+            "Paired differences over replicates per sparsity; better/worse = the 95% interval of the difference "
+            "excludes 0; counts are sparsities. `qmfrg-merge` is also compared with `qmfrg` (does merging help).")))
+    if "qmfrg_tau" in pr.columns:
+        t = pr[(pr.stage == "oneshot") & pr.method.isin(qm)].groupby(["model", "method", "sparsity"]).qmfrg_tau \
+            .median().unstack("sparsity")
+        if not t.empty:
+            t.columns = [f"p={c:g}" for c in t.columns]
+            out.append(Table(t.reset_index(), "Median over groups and replicates of the threshold τ chosen per "
+                                              "group to reach the sparsity (d_FS in radians for qmfrg)"))
+    return out + _quantum(pr)
+
+
+def _quantum(pr: pd.DataFrame) -> list[Block]:
+    """The quantum variant: agreement of its graph with the exact one, and accuracy, against shots."""
+    if "shots" not in pr.columns:
+        return []
+    q = pr[pr.method.astype(str).str.startswith(QUANTUM_METHOD) & pr.shots.notna()]
+    if q.empty:
+        return []
+    rows = []
+    for (model, sp, shots), g in q.groupby(["model", "sparsity", "shots"], sort=True):
+        row = {"model": model, "sparsity": sp, "shots": int(shots),
+               "edge agreement": g[g.stage == "oneshot"].edge_agreement.mean(),
+               "kept agreement": g[g.stage == "oneshot"].kept_agreement.mean()}
+        for stage in ("oneshot", "finetuned"):
+            for label, sub in (("quantum", g), ("exact qmfrg", pr[(pr.method == "qmfrg") & (pr.model == model)
+                                                                  & (abs(pr.sparsity - sp) < 1e-9)])):
+                sub = sub[sub.stage == stage]
+                if not sub.empty:
+                    m, h, _ = _ti(sub.accuracy)
+                    row[f"{stage} top-1 ({label})"] = _pm(m, h)
+        rows.append(row)
+    return [Heading(3, "QM-FRG with quantum-estimated distances"), Table(pd.DataFrame(rows), (
+        "`qmfrg-quantum`: d_FS of every channel pair estimated by a compute-uncompute QuantumKernel at the shot "
+        "budget (statevector simulation, sampled counts). Edge agreement: fraction of channel pairs whose edge "
+        "(d ≤ τ, τ of the exact graph at this sparsity) is the same as in the exact graph; kept agreement: "
+        "fraction of the exact graph's kept channels that the quantum graph keeps (means over groups and "
+        "replicates). Top-1: mean ± 95% CI over replicates, beside exact `qmfrg`."))]
+
+
+def _block_claims(df: pd.DataFrame) -> list[Claim]:
+    """cross_arch: does a small d_FS to another block predict a cheap removal (Spearman, pooled)?"""
+    if "stage" not in df.columns or "block" not in df.columns:
+        return []
+    bl = df[df.stage == "block"]
+    dense = df[df.stage == "dense"]
+    if bl.empty or dense.empty:
+        return []
+    parts, verdicts = [], []
+    for model, g in bl.groupby("model", sort=False):
+        d = dense[dense.model == model].set_index("replicate").accuracy
+        drop = d.reindex(g.replicate).to_numpy() - g.accuracy.to_numpy()
+        ok = np.isfinite(drop) & np.isfinite(g.block_distance.to_numpy())
+        if ok.sum() < 4:
+            continue
+        rho, pval = spearmanr(g.block_distance.to_numpy()[ok], drop[ok])
+        verdicts.append("supported" if rho > 0 and pval < 0.05 else "refuted" if rho < 0 and pval < 0.05
+                        else "inconclusive")
+        parts.append(f"{model}: Spearman ρ = {rho:+.2f} (p = {pval:.2g}, {int(ok.sum())} block removals over "
+                     f"{g.replicate.nunique()} replicates) between a block's d_FS to its nearest block and the "
+                     "top-1 its removal costs")
+    if not parts:
+        return []
+    verdict = verdicts[0] if len(set(verdicts)) == 1 else "inconclusive"
+    return [Claim("cross_arch", verdict, "Residual blocks of one architecture (widths differ; states zero-padded): "
+                  "supported = blocks closer to another cost less to remove. " + "; ".join(parts), "pruning")]
+
+
+def claims(df: pd.DataFrame) -> list[Claim]:
+    """Verdicts on the ``qmfrg`` claim (against l1/l2/random, against the other baselines, merge against
+    drop) and on ``cross_arch`` (the block level)."""
+    if df.empty or "method" not in df.columns:
+        return []
+    out = _block_claims(df)
+    pr = df[df.stage.isin(PRUNE_STAGES)] if "stage" in df.columns else df
+    present = [m for m in CLAIM_METHODS if (pr.method == m).any()]
+    if not present:
+        known = [m for m in CLAIM_METHODS if m in registered_methods()]
+        why = ("criterion registered but not in this run's pruning.csv" if known else
+               "no QM-FRG criterion is registered")
+        base = ", ".join(dict.fromkeys(pr.method))
+        return out + [Claim("qmfrg", "not measured", f"{why}; baselines measured: {base}", "pruning")]
+    for m in present:
+        cmp = compare_methods(pr, m, [b for b in CLAIM_BASELINES if (pr.method == b).any()],
+                              min_sparsity=HIGH_SPARSITY, stage="oneshot")
+        verdict, evidence = comparison_verdict(cmp)
+        out.append(Claim("qmfrg", verdict, evidence, "pruning"))
+        others = [b for b in OTHER_BASELINES if (pr.method == b).any()]
+        if others:
+            cmp = compare_methods(pr, m, others, min_sparsity=HIGH_SPARSITY, stage="oneshot")
+            verdict, evidence = comparison_verdict(cmp)
+            out.append(Claim("qmfrg", verdict, f"[against FPGM and the other baselines] {evidence}", "pruning"))
+    merged, dropped = MERGE_PAIR
+    if (pr.method == merged).any() and (pr.method == dropped).any():
+        cmp = compare_methods(pr, merged, [dropped], min_sparsity=HIGH_SPARSITY, stage="oneshot")
+        verdict, evidence = comparison_verdict(cmp)
+        out.append(Claim("qmfrg", verdict, f"[does merging help: merge against drop, no fine-tuning] {evidence}",
+                         "pruning"))
+    return out
+
+
+def _ti(values) -> tuple[float, float, int]:
+    return t_interval(np.asarray(values, dtype=float))
+
+
+def _pm(mean: float, half: float) -> str:
+    if not np.isfinite(mean):
+        return ""
+    return f"{mean:.3f} ± {half:.3f}" if np.isfinite(half) else f"{mean:.3f}"
+
+
+def compare_metrics(df: pd.DataFrame) -> pd.DataFrame:
+    """Top-1 accuracy per model × stage × method × sparsity: mean and t-interval over replicates."""
+    need = {"model", "stage", "method", "sparsity", "accuracy"}
+    if df.empty or not need <= set(df.columns):
+        return metric_frame([])
+    rows = []
+    for (model, stage, method, sp), g in df.groupby(["model", "stage", "method", "sparsity"], sort=False):
+        m, lo, hi, n = mean_interval(g.accuracy)
+        name = f"top-1 {model} dense" if stage == "dense" else f"top-1 {model} {stage} {method} p={float(sp):g}"
+        rows.append(metric_row(name, m, lo, hi, "ci" if n >= 2 else "none", n))
+    return metric_frame(rows)
+
+
+__all__ = ["report_blocks", "claims", "compare_metrics", "CLAIM_METHODS", "CLAIM_BASELINES", "OTHER_BASELINES",
+           "MERGE_PAIR", "PRUNE_STAGES", "HIGH_SPARSITY"]
