@@ -31,7 +31,8 @@ from qkernels.suite.speed.targets import (
 ROOT = Path(__file__).resolve().parents[1]
 #: files that read the targets and must not state one themselves
 READERS = sorted([*(ROOT / "qkernels" / "suite" / "speed").glob("*.py"),
-                  ROOT / "qkernels" / "suite" / "report" / "bench.py", *(ROOT / "bench").glob("*.py")])
+                  ROOT / "qkernels" / "suite" / "report" / "bench.py", *(ROOT / "bench").glob("*.py"),
+                  *(ROOT / "qkernels" / "suite" / "sections").rglob("report.py")])
 TABLE = ROOT / "qkernels" / "suite" / "speed" / "targets.py"
 
 

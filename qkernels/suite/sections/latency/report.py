@@ -20,9 +20,11 @@ from qkernels.suite.runfolder import RunFolder, safe_name
 from qkernels.suite.sections.base import Claim, metric_frame, metric_row
 from qkernels.suite.sections.latency import figures
 from qkernels.suite.sections.latency.plan import HARDWARE, UNIFORM
+from qkernels.suite.speed.targets import TARGETS
 
 #: the speed goal: achieved speed-up >= GOAL_EFFICIENCY x MAC ratio at GOAL_SPARSITY, batch >= GOAL_BATCH
-GOAL_SPARSITY, GOAL_BATCH, GOAL_EFFICIENCY = 0.5, 8, 0.8
+_GOAL = TARGETS["latency_cpu_50"]
+GOAL_SPARSITY, GOAL_BATCH, GOAL_EFFICIENCY = _GOAL.workload["sparsity"], _GOAL.workload["batch"], _GOAL.target
 #: batch at which hardware-aware and uniform pruning are compared when the CSV has no cost rows
 #: (otherwise: the batch of the cost table, at which their latencies were matched)
 COMPARE_BATCH = 8

@@ -25,13 +25,10 @@ import pandas as pd
 import torch
 
 from qkernels.geometry.distances import (
-    fs_distance,
     pairwise_fs,
     pairwise_w2_cumulative,
-    w1_cumulative,
-    w2_cumulative,
-    w2_empirical,
 )
+from qkernels.geometry.metrics import METRICS
 from qkernels.geometry.operators import Operator, OperatorList, extract_operators
 from qkernels.geometry.spectral import operator_spectra
 from qkernels.nn.models import build_model
@@ -109,30 +106,23 @@ def _pad(v: np.ndarray, n: int) -> np.ndarray:
 
 def pair_rows(model: str, gran: str, a: Operator, b: Operator, sa: np.ndarray, sb: np.ndarray,
               pa: np.ndarray, pb: np.ndarray, na: float, nb: float) -> list[dict]:
-    """Rows of every metric for one operator pair, each with its independent reference."""
+    """Rows of every registered metric (:mod:`qkernels.geometry.metrics`) for one operator pair,
+    each with the metric's independent reference.
+
+    W₂cum is compared on squares: W₂ itself has a √roundoff floor near 0, so its error is measured
+    on W₂² against ``ot.emd2_1d`` directly.
+    """
     N = max(len(pa), len(pb))
     A, B = _pad(pa, N), _pad(pb, N)
     SA, SB = _pad(sa, N), _pad(sb, N)
-    x = np.arange(1, N + 1, dtype=np.float64) / N
-    wa, wb = A * A / np.sum(A * A), B * B / np.sum(B * B)
-    theta = float(fs_distance(pa, pb))
-    w2 = float(w2_cumulative(pa, pb))
-    w2sq_ref = float(ot.emd2_1d(x, x, wa, wb))
-    vals = [
-        ("fs", theta, "numpy arccos|<a,b>|", float(np.arccos(min(1.0, abs(float(A @ B)))))),
-        ("chord", float(np.linalg.norm(A - B)), "identity 2·sin(θ/2)", 2 * math.sin(theta / 2)),
-        ("w2cum", w2, "sqrt(ot.emd2_1d)", math.sqrt(max(w2sq_ref, 0.0))),
-        ("w1cum", float(w1_cumulative(pa, pb)), "ot.wasserstein_1d p=1", float(ot.wasserstein_1d(x, x, wa, wb, p=1))),
-        ("w2emp_psi", float(w2_empirical(pa, pb)), "sqrt(ot.wasserstein_1d p=2)",
-         math.sqrt(max(float(ot.wasserstein_1d(A, B, p=2)), 0.0))),
-        ("w2emp_s", float(w2_empirical(sa, sb)), "sqrt(ot.wasserstein_1d p=2)",
-         math.sqrt(max(float(ot.wasserstein_1d(SA, SB, p=2)), 0.0))),
-        ("spec_l2", float(np.linalg.norm(SA - SB)), "identity sqrt((a−b)²+4ab·sin²(θ/2))",
-         math.sqrt((na - nb) ** 2 + 4 * na * nb * math.sin(theta / 2) ** 2)),
-    ]
+    tA, tB, tSA, tSB = (torch.from_numpy(v) for v in (A, B, SA, SB))
     rows = []
-    for metric, value, ref, ref_value in vals:
-        if metric == "w2cum":  # compare squares: W₂ itself has a √roundoff floor near 0
+    for metric in METRICS.values():
+        value = float(metric(tA, tB, tSA, tSB))
+        ref_value = float(metric.reference(A, B, SA, SB)) if metric.reference is not None else math.nan
+        if metric.name == "w2cum":
+            x = np.arange(1, N + 1, dtype=np.float64) / N
+            w2sq_ref = float(ot.emd2_1d(x, x, A * A / np.sum(A * A), B * B / np.sum(B * B)))
             abs_err = abs(value**2 - w2sq_ref)
             rel = abs_err / w2sq_ref if w2sq_ref > 0 else abs_err
         else:
@@ -140,8 +130,8 @@ def pair_rows(model: str, gran: str, a: Operator, b: Operator, sa: np.ndarray, s
             rel = abs_err / abs(ref_value) if ref_value != 0 else abs_err
         rows.append({"model": model, "granularity": gran, "kind": "pair", "op_a": a.name, "op_b": b.name,
                      "shape_a": _shape(a), "shape_b": _shape(b), "N": N, "norm_a": na, "norm_b": nb,
-                     "metric": metric, "stat": "value", "value": value, "reference": ref, "ref_value": ref_value,
-                     "abs_err": abs_err, "rel_err": rel, "count": 1, "note": ""})
+                     "metric": metric.name, "stat": "value", "value": value, "reference": metric.reference_name,
+                     "ref_value": ref_value, "abs_err": abs_err, "rel_err": rel, "count": 1, "note": ""})
     return rows
 
 
