@@ -17,8 +17,8 @@ os.environ.setdefault("TORCH_DEVICE_BACKEND_AUTOLOAD", "0")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from qkernels.hw.backends import resolve_device
 from qkernels.core.errors import InputError
+from qkernels.hw.backends import resolve_device
 
 
 @pytest.fixture(scope="session")

@@ -15,10 +15,10 @@ import pytest
 import torch
 
 from qkernels import extract_operators, operator_spectra, pairwise_fs, pairwise_w2_cumulative, spectrum
+from qkernels.hw.timing import synchronize
 from qkernels.nn.models import build_model
 from qkernels.suite.speed.goals import pot_inputs, random_states, sample_pairs
 from qkernels.suite.speed.targets import TARGETS
-from qkernels.hw.timing import synchronize
 
 FS_N, FS_D = (TARGETS["fs_allpairs"].workload[k] for k in ("n", "d"))
 W2_N, W2_D = (TARGETS["w2cum_vs_emd2"].workload[k] for k in ("n", "d"))

@@ -124,7 +124,7 @@ def test_theory_has_the_sections_the_code_cites():
     ids = set(_ANCHOR_ID.findall(text))
     # the places that cite theory.md by name: padding (pruning/qmfrg/blocks.py), T2 (qmfrg/channels.py,
     # docs/qmfrg.md), "What is true / false" (bounds/scenarios.py), the identities (suite/sections/metrics.py,
-    # tests/test_bounds.py), the definitions (geometry/distances.py)
+    # tests/bounds/test_check.py), the definitions (geometry/distances.py)
     assert {"objects", "padding", "distances", "fubini-study", "identities", "w2-cumulative", "w1-cumulative",
             "w2-empirical", "relations", "what-is-true", "t1", "t2", "theorem-2-1", "t4", "what-is-false", "lhs",
             "quantum", "swap-test", "compute-uncompute", "shot-variance", "bias", "intervals", "planner"} <= ids

@@ -21,10 +21,11 @@ from hypothesis.extra import numpy as hnp
 
 import qkernels
 from qkernels import InputError
+from qkernels.core.safeio import read_csv_limited, read_json_limited
+from qkernels.quantum import estimation, planner
 from qkernels.suite.cli import main
 from qkernels.suite.runfolder import RunFolder
 from qkernels.suite.sections import parse_sections
-from qkernels.core.safeio import read_csv_limited, read_json_limited
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                          HealthCheck.too_slow])
@@ -134,14 +135,14 @@ def test_shot_planning_and_counts(eps, delta, method):
     plan = _call(qkernels.plan_shots, eps, delta, method)
     if plan is not None:
         assert isinstance(plan.shots, int) and plan.shots >= 1 and 0 < plan.eps and 0 < plan.delta < 1
-    F = _call(qkernels.fidelity_from_counts, np.asarray([0, 1, 2]), eps, method)
+    F = _call(estimation.fidelity_from_counts, np.asarray([0, 1, 2]), eps, method)
     if F is not None:
         assert _finite(F) and ((np.asarray(F) >= -1) & (np.asarray(F) <= 1)).all()
-    lo_hi = _call(qkernels.proportion_interval, np.asarray([1]), eps, delta)
+    lo_hi = _call(estimation.proportion_interval, np.asarray([1]), eps, delta)
     if lo_hi is not None:
         lo, hi = lo_hi
         assert (np.asarray(lo) <= np.asarray(hi)).all()
-    d = _call(qkernels.fs_from_fidelity, eps)
+    d = _call(estimation.fs_from_fidelity, eps)
     if d is not None:
         assert _finite(d) and 0 <= float(d) <= math.pi / 2 + 1e-12
 
@@ -268,10 +269,10 @@ BAD_CALLS = {
     "load_model(unknown)": lambda: qkernels.load_model("nope"),
     "spectrum(method)": lambda: qkernels.spectrum(np.eye(2), method="zz"),
     "plan_shots(eps 0)": lambda: qkernels.plan_shots(0.0),
-    "failure_probability(shots 0)": lambda: qkernels.failure_probability(0, 0.1, 0.5, "swap"),
-    "fs_bias(shots 0)": lambda: qkernels.fs_bias(0.5, 0, "swap"),
-    "bias_warning(NaN)": lambda: qkernels.bias_warning(np.array([np.nan]), 10),
-    "bias_warning(threshold<0)": lambda: qkernels.bias_warning(np.array([0.5]), 10, threshold=-1),
+    "failure_probability(shots 0)": lambda: planner.failure_probability(0, 0.1, 0.5, "swap"),
+    "fs_bias(shots 0)": lambda: estimation.fs_bias(0.5, 0, "swap"),
+    "bias_warning(NaN)": lambda: estimation.bias_warning(np.array([np.nan]), 10),
+    "bias_warning(threshold<0)": lambda: estimation.bias_warning(np.array([0.5]), 10, threshold=-1),
     "register_method(name)": lambda: qkernels.register_method("", lambda ctx: None, ""),
     "get_activation(3)": lambda: qkernels.get_activation(3),
 }

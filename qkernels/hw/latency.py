@@ -165,10 +165,10 @@ def measure_latency(
             try:
                 x = torch.randn(batch, *shape, device=dev, dtype=dtype)
                 with _MemoryPeak(dev) as mem:
-                    probe = time_callable(lambda: model(x), device=dev, repeat=1, warmup=warmup)
+                    probe = time_callable(lambda inp=x: model(inp), device=dev, repeat=1, warmup=warmup)
                     per_call = max(probe.median, 1e-9)
                     repeat = int(min(max_repeat, max(min_repeat, math.ceil(budget_s / per_call))))
-                    res = time_callable(lambda: model(x), device=dev, repeat=repeat, warmup=0)
+                    res = time_callable(lambda inp=x: model(inp), device=dev, repeat=repeat, warmup=0)
                 row.update({"n": res.n, "median_s": res.median, "p90_s": res.p90, "p99_s": res.p99,
                             "min_s": res.min, "mean_s": sum(res.times) / res.n,
                             "throughput": batch / res.median, "peak_mem_bytes": mem.peak, "mem_kind": mem.kind})

@@ -18,10 +18,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from qkernels.core.errors import InputError
 from qkernels.hw.backends import resolve_device
 from qkernels.hw.device_errors import describe, is_device_error
 from qkernels.suite.envinfo import collect_env, utc_now
-from qkernels.core.errors import InputError
 from qkernels.suite.report.build import build_report
 from qkernels.suite.runfolder import DEFAULT_ROOT, RunFolder, default_run_dir, latest_run_dir
 from qkernels.suite.sections import SectionContext, get_section, parse_sections

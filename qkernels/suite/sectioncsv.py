@@ -28,8 +28,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from qkernels.core.errors import InputError
-from qkernels.suite.runfolder import RunFolder
 from qkernels.core.safeio import check_size
+from qkernels.suite.runfolder import RunFolder
 
 
 @dataclass(frozen=True)

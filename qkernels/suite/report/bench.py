@@ -32,11 +32,11 @@ import numpy as np
 import pandas as pd
 
 from qkernels.core.atomic import atomic_write_csv
-from qkernels.suite.document.blocks import Block, Heading, Paragraph, Table
 from qkernels.core.errors import InputError
+from qkernels.core.safeio import check_size
+from qkernels.suite.document.blocks import Block, Heading, Paragraph, Table
 from qkernels.suite.runfolder import RunFolder
 from qkernels.suite.speed.targets import SPEED_GOALS, ExtraInfoBench, MedianBench
-from qkernels.core.safeio import check_size
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,9 @@ import pandas as pd
 
 from qkernels.core.atomic import atomic_write_csv, atomic_write_text
 from qkernels.core.errors import InputError
+from qkernels.core.safeio import read_csv_limited
 from qkernels.suite.document.blocks import Block, Heading, Paragraph, Table, slug, to_html, to_markdown
 from qkernels.suite.runfolder import RunFolder
-from qkernels.core.safeio import read_csv_limited
 from qkernels.suite.sectioncsv import SectionCSV, read_section_csv
 from qkernels.suite.sections import PAPER_CLAIMS, Claim, get_section, section_names
 

@@ -30,13 +30,13 @@ import time
 
 import numpy as np
 
-from qkernels.suite.speed.goals import random_states
 from qkernels.hw.timing import time_callable
 from qkernels.quantum.circuits import build_qnode
 from qkernels.quantum.devices import make_device
 from qkernels.quantum.encoding import exact_fidelity
 from qkernels.quantum.engine import thread_limit
 from qkernels.quantum.kernel import QuantumKernel
+from qkernels.suite.speed.goals import random_states
 from qkernels.suite.speed.targets import legacy_goals
 
 #: goal id -> (description, target, what the number is): the ``quantum`` goals of

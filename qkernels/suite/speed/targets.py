@@ -5,7 +5,7 @@ id): the sections of ``qkernels run`` through the ``GOALS`` dicts of :mod:`qkern
 :mod:`~qkernels.suite.speed.quantum` and :mod:`~qkernels.suite.speed.qmfrg`; the report of
 pytest-benchmark JSON (:mod:`qkernels.suite.report.bench`, whose ``BENCH_GOALS`` and
 ``EXTRA_GOALS`` are built from this table); and the benchmarks in ``bench/``. To change a target,
-change it here; ``tests/test_speed_targets.py`` fails when a target is stated anywhere else.
+change it here; ``tests/suite/speed/test_targets.py`` fails when a target is stated anywhere else.
 
 A goal is read from benchmarks in one of two ways (``bench``):
 

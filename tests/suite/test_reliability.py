@@ -1,7 +1,7 @@
 """Long-run health and reproducibility of ``qkernels run``.
 
 * A device error (out of memory, a failed kernel) in one unit is recorded and the run goes on;
-  ``--resume`` retries that unit. Any other exception still stops the run (test_runner.py).
+  ``--resume`` retries that unit. Any other exception still stops the run (tests/suite/test_runner.py).
 * Memory does not grow when a section or a pruning unit is repeated many times in one process.
 * The same seed gives identical CSVs for the sections with randomness (quantum shots, bounds
   scenarios and searches, pruning training and fine-tuning), timing columns aside.
@@ -13,7 +13,6 @@ import dataclasses
 import gc
 import json
 import re
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -23,9 +22,7 @@ import torch
 from qkernels.hw.device_errors import describe, is_device_error
 from qkernels.suite.runner import run
 from qkernels.suite.sections.metrics import plan as metrics_section
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_runner import TINY, _tiny_fs, _tiny_spectra, _tiny_w2  # noqa: E402
+from tests.suite.test_runner import TINY, _tiny_fs, _tiny_spectra, _tiny_w2  # noqa: E402
 
 
 @pytest.fixture()
@@ -151,9 +148,8 @@ def _twice(section: str, tmp_path: Path, seed: int) -> tuple[pd.DataFrame, pd.Da
 
 
 def test_bounds_same_seed_identical_csv(tmp_path, monkeypatch):
-    from test_section_bounds import TINY as BOUNDS_TINY
-
     from qkernels.suite.sections.bounds import plan as sec
+    from tests.suite.sections.test_bounds import TINY as BOUNDS_TINY
 
     monkeypatch.setitem(sec.PROFILES, "quick", BOUNDS_TINY)
     a, b = _twice("bounds", tmp_path, seed=7)
@@ -162,9 +158,8 @@ def test_bounds_same_seed_identical_csv(tmp_path, monkeypatch):
 
 
 def test_quantum_same_seed_identical_csv(tmp_path, monkeypatch):
-    from test_section_quantum import TINY as QUANTUM_TINY
-
     from qkernels.suite.sections.quantum import plan as sec
+    from tests.suite.sections.test_quantum import TINY as QUANTUM_TINY
 
     monkeypatch.setitem(sec.PROFILES, "quick", QUANTUM_TINY)
     a, b = _twice("quantum", tmp_path, seed=4)
@@ -173,10 +168,9 @@ def test_quantum_same_seed_identical_csv(tmp_path, monkeypatch):
 
 
 def test_pruning_same_seed_identical_csv(tmp_path, monkeypatch):
-    from test_section_pruning import TINY as PRUNING_TINY
-
     from qkernels.suite.sections.pruning import plan as pruning_plan
     from qkernels.suite.sweeps import pruning as sweep
+    from tests.suite.sections.test_pruning import TINY as PRUNING_TINY
 
     small = dataclasses.replace(PRUNING_TINY, models=PRUNING_TINY.models[1:], sparsities=(0.5,),
                                 finetune_sparsities=(0.5,), quantum_sparsities=(0.5,))

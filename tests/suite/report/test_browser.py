@@ -9,12 +9,12 @@ import json
 import re
 
 import pytest
-from test_report import _env, _tiny_metrics_csv
 
-from qkernels.suite.report.htmlcheck import browser_check, find_chromium
 from qkernels.suite.report.build import CLAIMS_TABLE_ID, build_report
+from qkernels.suite.report.htmlcheck import browser_check, find_chromium
 from qkernels.suite.runfolder import RunFolder
 from qkernels.suite.sections import PAPER_CLAIMS
+from tests.suite.report.test_build import _env, _tiny_metrics_csv
 
 pytestmark = pytest.mark.skipif(find_chromium() is None, reason="no Chromium binary (apt-get install -y chromium)")
 

@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import optimize
 
-from qkernels.core.errors import InputError
 from qkernels.bounds.trust_region import max_affine_norm
+from qkernels.core.errors import InputError
 
 HYP = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -28,7 +28,7 @@ from qkernels.suite.speed.targets import (
     target,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 #: files that read the targets and must not state one themselves
 READERS = sorted([*(ROOT / "qkernels" / "suite" / "speed").glob("*.py"),
                   ROOT / "qkernels" / "suite" / "report" / "bench.py", *(ROOT / "bench").glob("*.py"),

@@ -10,8 +10,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from qkernels.nn.checkpoints import load_state_dict
 from qkernels.core.errors import InputError
+from qkernels.nn.checkpoints import load_state_dict
 
 
 def sample_state() -> dict[str, torch.Tensor]:

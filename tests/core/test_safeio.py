@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qkernels.core.errors import InputError
-from qkernels.suite.runfolder import RunFolder
 from qkernels.core.safeio import check_size, confined, max_result_bytes, read_csv_limited, read_json_limited
+from qkernels.suite.runfolder import RunFolder
 
 
 def test_csv_round_trip_and_empty(tmp_path):

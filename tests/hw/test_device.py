@@ -9,9 +9,9 @@ from __future__ import annotations
 import torch
 
 from qkernels import extract_operators, operator_spectra, pairwise_fs, pairwise_w2_cumulative
+from qkernels.hw.timing import synchronize, time_callable
 from qkernels.nn.models import build_model
 from qkernels.suite.speed.goals import random_states
-from qkernels.hw.timing import synchronize, time_callable
 
 
 def test_spectra_on_device_match_cpu(qk_device):

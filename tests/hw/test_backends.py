@@ -11,9 +11,9 @@ import sys
 import pytest
 import torch
 
+from qkernels.core.errors import InputError
 from qkernels.hw import backends
 from qkernels.hw.backends import KNOWN_BACKENDS, Backend, available_backends, resolve_device
-from qkernels.core.errors import InputError
 
 ALL = ["cpu", "cuda", "npu", "mlu", "xpu", "mps"]
 

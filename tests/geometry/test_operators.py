@@ -15,7 +15,6 @@ import torch
 from torch import nn
 
 from qkernels.core.errors import InputError
-from qkernels.nn.models import build_model
 from qkernels.geometry.operators import (
     Operator,
     OperatorList,
@@ -24,6 +23,7 @@ from qkernels.geometry.operators import (
     operators_from_state_dict,
 )
 from qkernels.geometry.spectral import operator_spectra
+from qkernels.nn.models import build_model
 
 
 @pytest.fixture(autouse=True)

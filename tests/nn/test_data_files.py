@@ -13,9 +13,9 @@ import pytest
 import torch
 from PIL import Image
 
+from qkernels.core.errors import InputError
 from qkernels.nn.data import cifar10, image_folder, load_data
 from qkernels.nn.data.cifar import restricted_load
-from qkernels.core.errors import InputError
 
 
 # ---- CIFAR-10 ------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """``qkernels run`` killed with SIGKILL at random points of a sweep, then resumed.
 
-A real ``qkernels`` process (the metrics section on the tiny configuration of test_runner.py, so
+A real ``qkernels`` process (the metrics section on the tiny configuration of tests/suite/test_runner.py, so
 that a whole run takes seconds) is killed with SIGKILL at seeded random moments: before it
 writes anything, between units, in the middle of a unit, and while it finalizes and writes the
 report. Each time it is started again with ``--resume``, until one run finishes. The resumed run
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SI
 TESTS = Path(__file__).resolve().parent
 ROW_KEY = ["kind", "granularity", "op_a", "op_b", "metric", "stat"]
 
-# the tiny configuration of test_runner.py, applied in the child before the real command runs
+# the tiny configuration of tests/suite/test_runner.py, applied in the child before the real command runs
 SCRIPT = f"""
 import sys
 sys.path.insert(0, {str(TESTS)!r})

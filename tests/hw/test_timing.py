@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from qkernels.hw import timing
 from qkernels.core.errors import InputError
+from qkernels.hw import timing
 from qkernels.hw.timing import TimingResult, sync_timer, synchronize, time_callable
 
 

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from qkernels.suite.cli import main
 from qkernels.suite.report.bench import (
     BENCH_GOALS,
     EXTRA_GOALS,
@@ -22,11 +23,10 @@ from qkernels.suite.report.bench import (
     goal_rows,
     load_bench_json,
 )
-from qkernels.suite.cli import main
 from qkernels.suite.report.build import build_report
 from qkernels.suite.runfolder import RunFolder
 
-SAMPLE = Path(__file__).resolve().parents[1] / "reports" / "sample" / "bench.json"
+SAMPLE = Path(__file__).resolve().parents[3] / "reports" / "sample" / "bench.json"
 
 
 def _bench(name, data, group="g", **extra):

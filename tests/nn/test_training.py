@@ -8,12 +8,12 @@ import pytest
 import torch
 from torch import nn
 
-from qkernels.suite import ckcache
-from qkernels.nn.data import ImageSet, digits
 from qkernels.core.errors import InputError
+from qkernels.nn.data import ImageSet, digits
 from qkernels.nn.models import build_model
-from qkernels.suite.sweeps import pruning as sweep
 from qkernels.nn.training import evaluate, lr_at, recalibrate_bn, train
+from qkernels.suite import ckcache
+from qkernels.suite.sweeps import pruning as sweep
 
 
 def _blobs(n=200, seed=0) -> ImageSet:

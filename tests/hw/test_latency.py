@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from qkernels.hw import latency
 from qkernels.core.errors import InputError
+from qkernels.hw import latency
 from qkernels.hw.latency import backend_flags, measure_latency, num_threads
 
 FAST = dict(warmup=1, min_repeat=3, max_repeat=3, budget_s=0.0)

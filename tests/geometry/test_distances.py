@@ -16,6 +16,7 @@ import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from qkernels.core.errors import InputError
 from qkernels.geometry.distances import (
     UNIT_TOL,
     check_states,
@@ -27,7 +28,6 @@ from qkernels.geometry.distances import (
     w2_cumulative,
     w2_empirical,
 )
-from qkernels.core.errors import InputError
 
 HYP = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
