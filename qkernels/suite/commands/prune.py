@@ -23,7 +23,9 @@ from torch import nn
 
 from qkernels.nn.checkpoints import load_state_dict
 from qkernels.nn.data import DataSplits, load_data
+from qkernels.core.checks import check_int, check_seed
 from qkernels.core.errors import InputError
+from qkernels.core.memory import check_memory
 from qkernels.nn.models.registry import MODELS, build_model, load_into
 from qkernels.nn.training import evaluate, recalibrate_bn, train
 from qkernels.pruning.prune import check_sparsity, prune
@@ -143,6 +145,7 @@ def prune_command(
     p = check_sparsity(sparsity)
     if not epochs > 0 or finetune_epochs < 0 or (width is not None and not width > 0):
         raise InputError("--epochs and --width must be positive and --finetune-epochs non-negative")
+    _check_finite_and_out(epochs, finetune_epochs, width, seed, size, out)
     if threads is not None and threads < 1:
         raise InputError(f"--threads must be at least 1, got {threads}")
     options = dict(options or {})
@@ -174,9 +177,12 @@ def _prune_command(model, method, spec, p, out, arch, width, data, size, epochs,
                    progress, hw, options=None) -> tuple[str, dict]:
     if out is not None and Path(out).is_dir():
         raise InputError(f"--out {out!r} is a folder; give a file name (.safetensors)")
-    d = load_data(data, **({"size": size} if size else {}))
+    d = load_data(data, **({"size": size} if size is not None else {}))
     net, arch_name, kw, origin = load_for_pruning(model, arch=arch, data=d, width=width, epochs=epochs, seed=seed,
                                                   device=dev, progress=progress)
+    if hw["hardware_aware"]:  # the latency batches: inputs and (roughly) the activations they make
+        check_memory(f"--latency-batch {hw['latency_batch']}",
+                     16 * 4 * hw["latency_batch"] * math.prod(d.image_shape))
     x = d.example_inputs().to(dev)
     try:
         with torch.no_grad():
@@ -224,6 +230,23 @@ def _prune_command(model, method, spec, p, out, arch, width, data, size, epochs,
             + (_hw_text(rec) if "hardware_aware" in rec else "")
             + (f"; wrote {out}" if out else ""))
     return line, rec
+
+
+#: the file format ``--out`` writes, and so the suffix it must have
+OUT_SUFFIX = ".safetensors"
+
+
+def _check_finite_and_out(epochs, finetune_epochs, width, seed, size, out) -> None:
+    """The checks of prune_command beyond the ranges: finite numbers, seed, size, --out's suffix."""
+    for name, v in (("--epochs", epochs), ("--finetune-epochs", finetune_epochs), ("--width", width)):
+        if v is not None and not math.isfinite(float(v)):
+            raise InputError(f"{name}: expected a finite number, got {v!r}")
+    check_seed(seed, "--seed")
+    if size is not None:
+        check_int(size, "--size", 1)
+    if out is not None and Path(out).suffix != OUT_SUFFIX and not Path(out).is_dir():
+        raise InputError(f"--out {str(out)!r}: the pruned model is written as safetensors (channel counts and "
+                         f"tensors, no pickle); name the file *{OUT_SUFFIX}")
 
 
 def _hw_text(rec: dict) -> str:
