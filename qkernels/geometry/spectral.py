@@ -25,7 +25,8 @@ Memory: before computing, the working set (:func:`spectrum_bytes`: the scaled co
 Gram matrix with the eigensolver's copy, or the SVD's copy) is checked against the memory budget
 (:mod:`qkernels.core.memory`), and a matrix over it is refused with the estimate.
 :func:`operator_spectra` builds the augmented matrices in chunks of a fixed size
-(:data:`SPECTRA_CHUNK_BYTES`), so many small operators never need more than one chunk at a time.
+(:data:`SPECTRA_CHUNK_BYTES`), so many small operators never need more than one chunk at a time
+(smaller chunks when the budget is smaller than one chunk's working set).
 
 Example:
     >>> import torch
@@ -48,7 +49,7 @@ import torch
 
 from qkernels.core.arrays import ArrayLike, as_tensor, check_finite, restore
 from qkernels.core.errors import InputError
-from qkernels.core.memory import check_memory
+from qkernels.core.memory import check_memory, memory_budget
 
 #: bytes of augmented matrices that operator_spectra builds at once (at least one matrix)
 SPECTRA_CHUNK_BYTES = 64 << 20
@@ -236,15 +237,18 @@ def operator_spectra(
         groups.setdefault(tuple(W.shape), []).append(i)
     out: list[torch.Tensor | None] = [None] * len(operators)
     itemsize = torch.empty((), dtype=dtype).element_size()
+    budget = memory_budget().bytes
     for (m, n), idx_all in groups.items():
         per = (m + 1) * (n + 1) * itemsize
+        need_one = per + spectrum_bytes((m + 1, n + 1), itemsize, method)
         step = max(1, SPECTRA_CHUNK_BYTES // per)
+        if step * need_one > budget:  # smaller chunks under a small budget (a matrix that cannot fit is refused)
+            step = max(1, budget // need_one)
         for c in range(0, len(idx_all), step):
             idx = idx_all[c : c + step]
             what = (f"operator {operators[idx[0]].name!r} ({m}x{n})" if len(idx) == 1 else
                     f"{len(idx)} operators of shape {m}x{n} ({operators[idx[0]].name!r}, ...)")
-            check_memory(f"the spectrum of {what}", len(idx) * per + spectrum_bytes((len(idx), m + 1, n + 1), itemsize,
-                                                                                    method))
+            check_memory(f"the spectrum of {what}", len(idx) * need_one)
             A = torch.zeros(len(idx), m + 1, n + 1, dtype=dtype, device=device)
             for row, i in enumerate(idx):
                 A[row, :m, :n] = operators[i].W.detach()

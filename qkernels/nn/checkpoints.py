@@ -45,13 +45,9 @@ _ST_DTYPES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2,
 _MAX_HEADER = 100_000_000
 
 
-def safetensors_bytes(path: str | Path) -> int:
-    """Bytes of tensor data a safetensors file holds, from its header alone (nothing else is read).
-
-    Raises:
-        InputError: not a safetensors header, or a header that claims more data than the file has.
-    """
-    p = Path(path)
+def _safetensors_index(p: Path) -> tuple[int, dict[str, tuple[str, tuple[int, ...], int, int]]]:
+    """(data start, {name: (dtype, shape, begin, end)}) from a safetensors header, validated
+    against the file size; nothing but the header is read."""
     where = f"checkpoint {str(p)!r}"
     size = p.stat().st_size
     with open(p, "rb") as fh:
@@ -68,26 +64,67 @@ def safetensors_bytes(path: str | Path) -> int:
         raise InputError(f"{where}: not a readable safetensors file (header: {type(exc).__name__})") from None
     if not isinstance(header, dict):
         raise InputError(f"{where}: not a readable safetensors file (the header is not a JSON object)")
-    total, end_max = 0, 0
+    entries: dict[str, tuple[str, tuple[int, ...], int, int]] = {}
+    end_max = 0
     for name, info in header.items():
         if name == "__metadata__":
             continue
         try:
-            dtype, shape, (begin, end) = info["dtype"], info["shape"], info["data_offsets"]
-            numel = math.prod(int(d) for d in shape)
+            dtype, shape, (begin, end) = info["dtype"], tuple(int(d) for d in info["shape"]), info["data_offsets"]
             itemsize = _ST_DTYPES[dtype]
             begin, end = int(begin), int(end)
         except (TypeError, KeyError, ValueError):
             raise InputError(f"{where}: not a readable safetensors file (bad header entry for {name!r})") from None
-        if min(numel, begin, end) < 0 or end - begin != numel * itemsize:
-            raise InputError(f"{where}: not a readable safetensors file (tensor {name!r}: shape {shape} of {dtype} "
+        numel = math.prod(shape)
+        if min((numel, begin, end, *shape)) < 0 or end - begin != numel * itemsize:
+            raise InputError(f"{where}: not a readable safetensors file (tensor {name!r}: shape {list(shape)} of {dtype} "
                              f"does not match its {end - begin:,} data bytes)")
-        total += numel * itemsize
+        entries[name] = (dtype, shape, begin, end)
         end_max = max(end_max, end)
     if end_max > size - 8 - n:
         raise InputError(f"{where}: truncated: its header claims {end_max:,} bytes of tensor data but the file holds "
                          f"{size - 8 - n:,}")
-    return total
+    return 8 + n, entries
+
+
+def safetensors_bytes(path: str | Path) -> int:
+    """Bytes of tensor data a safetensors file holds, from its header alone (nothing else is read).
+
+    Raises:
+        InputError: not a safetensors header, or a header that claims more data than the file has.
+    """
+    _, entries = _safetensors_index(Path(path))
+    return sum(end - begin for _, _, begin, end in entries.values())
+
+
+def _torch_dtype(name: str) -> torch.dtype | None:
+    table = {"BOOL": "bool", "U8": "uint8", "I8": "int8", "I16": "int16", "U16": "uint16", "F16": "float16",
+             "BF16": "bfloat16", "I32": "int32", "U32": "uint32", "F32": "float32", "I64": "int64", "U64": "uint64",
+             "F64": "float64", "C64": "complex64", "F8_E5M2": "float8_e5m2", "F8_E4M3": "float8_e4m3fn"}
+    return getattr(torch, table.get(name, ""), None)
+
+
+def _read_safetensors(p: Path) -> dict[str, torch.Tensor] | None:
+    """The tensors of a safetensors file, each read straight into its own buffer (no mapping of
+    the whole file, so memory is the tensors' size once). None where this reader does not apply
+    (a big-endian machine or a dtype torch lacks): then safetensors reads the file."""
+    import sys
+
+    start, entries = _safetensors_index(p)
+    if sys.byteorder != "little" or any(_torch_dtype(d) is None for d, _, _, _ in entries.values()):
+        return None
+    out: dict[str, torch.Tensor] = {}
+    with open(p, "rb") as fh:
+        for name, (dtype, shape, begin, end) in sorted(entries.items(), key=lambda kv: kv[1][2]):
+            t = torch.empty(shape, dtype=_torch_dtype(dtype))
+            if end > begin:
+                buf = memoryview(t.reshape(-1).view(torch.uint8).numpy())
+                fh.seek(start + begin)
+                got = fh.readinto(buf)
+                if got != end - begin:
+                    raise InputError(f"checkpoint {str(p)!r}: truncated in tensor {name!r}")
+            out[name] = t
+    return out
 
 
 def checkpoint_bytes(path: str | Path) -> int:
@@ -209,6 +246,9 @@ def _load(p: Path) -> object:
             from safetensors.torch import load_file
         except ImportError:  # pragma: no cover - safetensors is a dependency
             raise InputError("reading .safetensors files needs the 'safetensors' package") from None
+        tensors = _read_safetensors(p)
+        if tensors is not None:
+            return tensors
         try:
             return load_file(str(p), device="cpu")
         except Exception as exc:
