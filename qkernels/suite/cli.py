@@ -226,11 +226,11 @@ def _cmd_distances(a: argparse.Namespace) -> int:
         raise InputError(f"--out {a.out!r} is a folder; give a file name")
     ops_a = _operators(a.model_a, a.arch, a.seed, a.granularity, a.embeddings)
     ops_b = _operators(a.model_b, a.arch_b, a.seed, a.granularity, a.embeddings) if a.model_b is not None else None
+    blocks = iter_distance_table(ops_a, ops_b, metrics=metrics, device=device)
+    first = next(blocks)  # refusals (no pairs, memory) come before any output, so they are the only line
     for ops in (ops_a, ops_b):
         for s in (ops.skipped if ops is not None else []):
             print(f"qkernels: skipped {s.name} ({s.module_type}): {s.reason}", file=sys.stderr)
-    blocks = iter_distance_table(ops_a, ops_b, metrics=metrics, device=device)
-    first = next(blocks)  # refusals (no pairs, memory) come before any output
     if a.out is None:
         _write_blocks(sys.stdout, first, blocks)
     else:
