@@ -224,6 +224,8 @@ def _cmd_distances(a: argparse.Namespace) -> int:
     device = resolve_device(a.device)
     if a.out is not None and Path(a.out).is_dir():
         raise InputError(f"--out {a.out!r} is a folder; give a file name")
+    if a.out is not None and Path(a.out).exists() and not Path(a.out).is_file():
+        raise InputError(f"--out {a.out!r} exists and is not a regular file (a device or pipe is not replaced)")
     ops_a = _operators(a.model_a, a.arch, a.seed, a.granularity, a.embeddings)
     ops_b = _operators(a.model_b, a.arch_b, a.seed, a.granularity, a.embeddings) if a.model_b is not None else None
     blocks = iter_distance_table(ops_a, ops_b, metrics=metrics, device=device)
@@ -278,7 +280,7 @@ _COMMANDS = {"run": _cmd_run, "report": _cmd_report, "devices": _cmd_devices, "d
 
 #: OSError numbers that come from the user's environment (space, permissions, paths), not from a bug
 _DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
-_USER_ERRNOS = _DISK_FULL | {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR,
+_USER_ERRNOS = _DISK_FULL | {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR, errno.EEXIST,
                              errno.ENAMETOOLONG, errno.ENOENT, errno.ELOOP, errno.EMFILE, errno.ENFILE}
 
 
@@ -296,8 +298,10 @@ def _free_space(path: str) -> str:
 
 def _os_error_line(exc: OSError) -> str:
     """One line for an OSError caused by the environment: what, where, and the free space."""
-    path = exc.filename if exc.filename is not None else "?"
     reason = exc.strerror or type(exc).__name__
+    if exc.filename is None:  # a write to standard output, or a file the system did not name
+        return f"cannot write the output: {reason}"
+    path = exc.filename
     if exc.errno in _DISK_FULL:
         return (f"cannot write {str(path)!r}: {reason} ({_free_space(str(path))}); finished work is kept, "
                 "free some space and run again (qkernels run: --resume)")

@@ -244,6 +244,8 @@ def _check_finite_and_out(epochs, finetune_epochs, width, seed, size, out) -> No
     check_seed(seed, "--seed")
     if size is not None:
         check_int(size, "--size", 1)
+    if out is not None and Path(out).exists() and not Path(out).is_file() and not Path(out).is_dir():
+        raise InputError(f"--out {str(out)!r} exists and is not a regular file (a device or pipe is not replaced)")
     if out is not None and Path(out).suffix != OUT_SUFFIX and not Path(out).is_dir():
         raise InputError(f"--out {str(out)!r}: the pruned model is written as safetensors (channel counts and "
                          f"tensors, no pickle); name the file *{OUT_SUFFIX}")
