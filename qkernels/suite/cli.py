@@ -130,7 +130,7 @@ def _build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--seed", type=_seed, default=0,
                     help="seed of training, calibration draw and random scores, 0..2**63-1 (default 0)")
     pr.add_argument("--device", default="cpu", help="device (default cpu)")
-    pr.add_argument("--threads", type=_count(1, 4096), default=None,
+    pr.add_argument("--threads", type=int, default=None,
                     help="torch CPU threads (default: torch's; 1 is best for small models on a busy machine)")
     pr.add_argument("--no-progress", action="store_true", help="no progress bars")
     qm = pr.add_argument_group("QM-FRG (methods qmfrg, qmfrg-aligned, qmfrg-merge, qmfrg-quantum; docs/qmfrg.md)")
@@ -138,8 +138,7 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="threshold mode: remove every channel redundant at this distance (--sparsity is then the cap)")
     qm.add_argument("--merge", action="store_true", help="fold removed channels into their cluster's representative")
     qm.add_argument("--metric", default=None, help="edge distance: fs, w2cum, aligned or quantum")
-    qm.add_argument("--shots", type=_count(1, 2**63 - 1), default=None,
-                    help="shots per kernel entry of the quantum metric")
+    qm.add_argument("--shots", type=int, default=None, help="shots per kernel entry of the quantum metric (1..2**63-1)")
     pr.add_argument("--hardware-aware", action="store_true",
                     help="per-group widths from a cost table measured on --device: as fast as uniform pruning at "
                          "--sparsity, removing channels where they cost the most time for the least importance")

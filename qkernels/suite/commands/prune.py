@@ -148,6 +148,8 @@ def prune_command(
     _check_finite_and_out(epochs, finetune_epochs, width, seed, size, out)
     if threads is not None and threads < 1:
         raise InputError(f"--threads must be at least 1, got {threads}")
+    if threads is not None and threads > 4096:
+        raise InputError(f"--threads must be at most 4096, got {threads}")
     options = dict(options or {})
     if options and not method.startswith("qmfrg"):
         raise InputError(f"--{'/--'.join(options)}: options of the QM-FRG methods (qmfrg, qmfrg-aligned, ...), "
