@@ -26,14 +26,7 @@ _os.environ.setdefault("TORCH_DEVICE_BACKEND_AUTOLOAD", "0")
 __version__ = "0.1.0"
 
 from qkernels.bounds.activations import ACTIVATIONS, get_activation  # noqa: E402
-from qkernels.bounds.check import (  # noqa: E402
-    ALL_BOUNDS,
-    FALSE_BOUNDS,
-    TRUE_BOUNDS,
-    check_bounds,
-    check_bounds_batch,
-    witness_gap,
-)
+from qkernels.bounds.check import ALL_BOUNDS, FALSE_BOUNDS, TRUE_BOUNDS, check_bounds, check_bounds_batch, witness_gap  # noqa: E402
 from qkernels.core.errors import InputError  # noqa: E402
 from qkernels.geometry.distances import (  # noqa: E402
     cumulative_profile,
@@ -72,15 +65,7 @@ from qkernels.pruning import (  # noqa: E402
     save_pruned,
 )
 from qkernels.pruning.qmfrg import RedundancyGraph, redundancy_graph  # noqa: E402
-from qkernels.quantum import (  # noqa: E402
-    FSEstimate,
-    KernelEstimate,
-    Noise,
-    QuantumKernel,
-    ShotPlan,
-    plan_shots,
-    quantum_devices,
-)
+from qkernels.quantum import FSEstimate, KernelEstimate, Noise, QuantumKernel, ShotPlan, plan_shots, quantum_devices  # noqa: E402
 
 #: Helpers that were in ``__all__`` before 0.2 and are internals of :mod:`qkernels.quantum`; they
 #: still import from ``qkernels`` (with a DeprecationWarning) and live on in their module.

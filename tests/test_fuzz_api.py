@@ -3,6 +3,9 @@
 The contract under test: every public function either returns a correct result or raises
 :class:`qkernels.InputError` (a ValueError) with a message; never an exception of another kind,
 never a partial file. The command line answers bad input with exit status 2 and one line.
+NumPy and torch inputs (half precision included) are accepted or refused alike; integers at the
+boundary (seeds, shots, sizes) are range-checked; environment variables, Markdown text and file
+names derived from data are fuzzed too (issue 19).
 """
 
 from __future__ import annotations
@@ -54,8 +57,8 @@ def arrays(draw, max_dims: int = 3) -> object:
         norms = np.linalg.norm(a, axis=-1, keepdims=True)
         if np.isfinite(a).all() and (norms > 0).all():
             arr = a / norms
-    if kind == 1:
-        return torch.from_numpy(np.ascontiguousarray(arr)) if arr.dtype != np.float16 else torch.tensor(arr.astype(np.float32))
+    if kind == 1:  # float16 stays float16: torch's half precision must behave as NumPy's
+        return torch.from_numpy(np.ascontiguousarray(arr))
     if kind == 2:
         return arr.tolist()
     return arr
@@ -283,3 +286,126 @@ def test_each_public_function_refuses_bad_input_clearly(call):
     with pytest.raises(InputError) as info:
         call()
     assert str(info.value).strip() and "\n" not in str(info.value).strip()
+
+
+# ---- issue 19: the same validation for NumPy and torch, integers at the boundary ---------------
+
+_FLOAT_ARRAYS = st.builds(
+    lambda a, scale: (np.abs(a.astype(np.float64)) * scale).astype(a.dtype) if scale else a,
+    hnp.arrays(st.sampled_from([np.float64, np.float32, np.float16]),
+               hnp.array_shapes(min_dims=1, max_dims=2, min_side=1, max_side=4),
+               elements=st.floats(-4, 4, width=16)),
+    st.sampled_from([0, 1]),
+)
+
+
+def _unit(a: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(a.astype(np.float64), axis=-1, keepdims=True)
+    return (a / np.where(n > 0, n, 1)).astype(a.dtype) if np.isfinite(a).all() else a
+
+
+def _refused(fn, *args) -> bool:
+    try:
+        fn(*args)
+    except InputError:
+        return True
+    return False
+
+
+@FUZZ
+@given(_FLOAT_ARRAYS, st.booleans())
+def test_numpy_and_torch_inputs_are_accepted_or_refused_alike(a, normalize):
+    if normalize:
+        a = _unit(a)
+    t = torch.from_numpy(np.ascontiguousarray(a))
+    for fn in (lambda x: qkernels.fs_distance(x, x), lambda x: qkernels.w2_cumulative(x, x), qkernels.state,
+               qkernels.spectrum, qkernels.augmented, lambda x: qkernels.pairwise_fs(x.reshape(1, -1))):
+        assert _refused(fn, a) == _refused(fn, t), (fn, a.dtype, a)
+
+
+_BIG_INTS = st.one_of(st.integers(-(2**70), 2**70), st.sampled_from([2**63 - 1, 2**63, 2**64, -1, 0]))
+
+
+@FUZZ
+@given(_BIG_INTS)
+def test_seeds_and_shots_are_range_checked(n):
+    from qkernels.core.checks import check_seed
+
+    ok = 0 <= n <= 2**63 - 1
+    assert _refused(check_seed, n) == (not ok)
+    assert _refused(qkernels.QuantumKernel, "swap", "default.qubit", None, None, n) == (not ok)
+    assert _refused(qkernels.QuantumKernel, "swap", "default.qubit", n) == (not (1 <= n <= 2**63 - 1))
+
+
+@FUZZ
+@given(st.floats(1e-12, 1.57), st.floats(1e-12, 0.999), st.sampled_from(["swap", "compute_uncompute"]),
+       st.sampled_from(["chernoff", "hoeffding"]))
+def test_shot_plans_are_positive_integers_or_refused(eps, delta, method, bound):
+    plan = _call(qkernels.plan_shots, eps, delta, method, bound=bound)
+    if plan is not None:
+        assert isinstance(plan.shots, int) and 1 <= plan.shots <= 2**63 - 1
+
+
+_SEED_ARGS = st.one_of(st.integers(-(2**70), 2**70).map(str), st.text(max_size=6),
+                       st.sampled_from(["-1", "1e3", "0x10", "1.5", str(2**63), "99999999999999999999"]))
+
+
+@FUZZ
+@given(st.sampled_from(["run", "distances", "prune"]), _SEED_ARGS)
+def test_cli_seeds_are_one_range_in_every_command(tmp_path, capsys, command, seed):
+    try:
+        ok = 0 <= int(seed) <= 2**63 - 1
+    except ValueError:
+        ok = False
+    if ok:
+        return  # a valid seed would start real work
+    out = Path(tempfile.mkdtemp(dir=tmp_path)) / "run"
+    args = {"run": ["run", "--out", str(out), "--no-progress", "--sections", "metrics"],
+            "distances": ["distances", "mlp"], "prune": ["prune", "mlp", "--method", "l1", "--sparsity", "0.5"]}[command]
+    code = main(args + ["--seed", seed])
+    err = capsys.readouterr().err
+    assert code == 2 and err.strip().count("\n") == 0 and "--seed" in err, err
+    assert not out.exists()
+
+
+@FUZZ
+@given(st.sampled_from(["QK_MAX_RESULT_BYTES", "QK_MAX_MEMORY"]), st.text(max_size=10))
+def test_environment_variables_are_valid_or_an_error_naming_them(var, value):
+    import os
+
+    from qkernels.core.envvars import check_environment
+
+    if "\0" in value:
+        return  # not representable in the environment
+    old = os.environ.get(var)
+    os.environ[var] = value
+    try:
+        check_environment()
+    except InputError as exc:
+        assert var in str(exc)
+    finally:
+        if old is None:
+            del os.environ[var]
+        else:
+            os.environ[var] = old
+
+
+@FUZZ
+@given(st.lists(st.text(max_size=30), min_size=1, max_size=4))
+def test_markdown_carries_no_raw_html_or_images_from_cells(cells):
+    from qkernels.suite.document.blocks import Paragraph, Table, to_markdown
+
+    md = to_markdown([Table(pd.DataFrame({"c": cells})), Paragraph(cells[0])])
+    assert "<" not in md.replace("&lt;", "")
+    assert "![" not in md
+
+
+@FUZZ
+@given(st.lists(st.text(max_size=100), min_size=1, max_size=5, unique=True))
+def test_file_names_from_data_stay_in_the_folder_and_apart(tmp_path, names):
+    from qkernels.suite.runfolder import safe_name
+
+    rf = RunFolder(tmp_path)
+    paths = [rf.figure(f"metrics_fs_{safe_name(n)}.png") for n in names]
+    assert all(p.parent == rf.figures for p in paths)
+    assert len({p.name for p in paths}) == len(names)

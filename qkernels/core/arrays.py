@@ -1,8 +1,11 @@
 """Conversion between NumPy arrays and torch tensors, with input validation.
 
 Public functions accept either kind; they compute in torch and hand back the kind they were
-given ("outputs follow the input"). Integer and boolean inputs are promoted to float64; complex
-inputs are refused, since every quantity here is defined for real operators.
+given ("outputs follow the input"). Integer, boolean and half-precision inputs (float16, and
+torch's bfloat16) are promoted to float64 (float32 on accelerators), the same for NumPy and torch,
+so both kinds of input are accepted or refused alike; complex inputs are refused, since every
+quantity here is defined for real operators. :data:`LOW_PRECISION_TOL` gives the unit-norm
+tolerance that half-precision inputs are checked with.
 
 Example:
     >>> import numpy as np
@@ -51,6 +54,8 @@ def as_tensor(x: ArrayLike, name: str, *, min_ndim: int = 1, finite: bool = True
             raise InputError(f"{name}: complex dtype {t.dtype} is not supported; operators must be real")
         if not t.is_floating_point():
             t = t.to(torch.float64)
+        elif t.dtype in (torch.float16, torch.bfloat16):  # as NumPy's float16: computed in float64
+            t = t.to(torch.float64 if t.device.type == "cpu" else torch.float32)
     if t.ndim < min_ndim:
         raise InputError(f"{name}: expected at least {min_ndim} dimension(s), got shape {tuple(t.shape)}")
     if t.numel() == 0 or any(d == 0 for d in t.shape):
@@ -60,8 +65,32 @@ def as_tensor(x: ArrayLike, name: str, *, min_ndim: int = 1, finite: bool = True
     return t, kind
 
 
+_FINITE_CHUNK = 1 << 22  # entries per chunk of check_finite
+
+#: |‖ψ‖ − 1| allowed for states given in half precision (a few units in the last place at 1)
+LOW_PRECISION_TOL = {"float16": 2e-3, "bfloat16": 1.6e-2}
+
+
+def source_precision(x: Any) -> str | None:
+    """"float16" or "bfloat16" when ``x`` is an array or tensor of that dtype, else None."""
+    dtype = getattr(x, "dtype", None)
+    if dtype is None:
+        return None
+    name = str(dtype).replace("torch.", "")
+    return name if name in LOW_PRECISION_TOL else None
+
+
 def check_finite(t: torch.Tensor, name: str) -> None:
-    """Raise :class:`InputError` if ``t`` holds NaN or Inf, with the counts."""
+    """Raise :class:`InputError` if ``t`` holds NaN or Inf, with the counts.
+
+    Large tensors are scanned in chunks, so the check needs a few MiB whatever their size.
+    """
+    flat = t.reshape(-1) if t.is_contiguous() else None
+    if flat is not None and flat.numel() > _FINITE_CHUNK:
+        if all(bool(torch.isfinite(c).all()) for c in flat.split(_FINITE_CHUNK)):
+            return
+    elif bool(torch.isfinite(t).all()):
+        return
     bad = ~torch.isfinite(t)
     if bool(bad.any()):
         n_nan = int(torch.isnan(t).sum())
@@ -108,4 +137,4 @@ def pad_last(t: torch.Tensor, n: int) -> torch.Tensor:
     return torch.nn.functional.pad(t, (0, n - k))
 
 
-__all__ = ["as_tensor", "check_finite", "restore", "common_dtype", "pad_last"]
+__all__ = ["as_tensor", "check_finite", "source_precision", "LOW_PRECISION_TOL", "restore", "common_dtype", "pad_last"]

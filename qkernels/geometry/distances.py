@@ -16,8 +16,8 @@ Definitions (see docs/theory.md):
 States of different lengths are zero-padded to a common length N (a padded spectrum has the
 same norm and the same d_FS; N-dependent distances are computed after padding).
 
-Functions that take states check that they are finite unit vectors, within 1e-6 in float64 and
-1e-4 in float32, and raise :class:`~qkernels.core.errors.InputError` (a ValueError) otherwise.
+Functions that take states check that they are finite unit vectors, within 1e-6 in float64,
+1e-4 in float32 and 2e-3 in float16 (1.6e-2 in bfloat16), the same for NumPy and torch, and raise :class:`~qkernels.core.errors.InputError` (a ValueError) otherwise.
 
 Example:
     >>> import numpy as np
@@ -35,7 +35,16 @@ from typing import Any
 
 import torch
 
-from qkernels.core.arrays import ArrayLike, Kind, as_tensor, common_dtype, pad_last, restore
+from qkernels.core.arrays import (
+    LOW_PRECISION_TOL,
+    ArrayLike,
+    Kind,
+    as_tensor,
+    common_dtype,
+    pad_last,
+    restore,
+    source_precision,
+)
 from qkernels.core.errors import InputError
 
 #: Allowed deviation |‖ψ‖ − 1| of a state, by dtype (larger for lower precision).
@@ -58,7 +67,8 @@ def check_states(psi: ArrayLike, name: str, *, ndim: int | None = None) -> tuple
     t, kind = as_tensor(psi, name, min_ndim=1)
     if ndim is not None and t.ndim != ndim:
         raise InputError(f"{name}: expected {ndim} dimension(s), got shape {tuple(t.shape)}")
-    tol = UNIT_TOL.get(t.dtype, 1e-4)
+    low = source_precision(psi)  # half-precision input, NumPy or torch alike: its own tolerance
+    tol = LOW_PRECISION_TOL[low] if low else UNIT_TOL.get(t.dtype, 1e-4)
     norms = torch.linalg.vector_norm(t, dim=-1)
     dev = (norms - 1).abs()
     if bool((dev > tol).any()):

@@ -20,7 +20,10 @@ Reshapes (documented contract; docs/operators.md has the same text):
 
 Modules with parameters of their own that are not operators (normalization layers, embeddings,
 transposed convolutions, recurrent layers, ...) are listed in ``OperatorList.skipped`` with the
-reason, never silently dropped.
+reason, never silently dropped. Embedding tables (``nn.Embedding``, or in a bare state dict a 2-D
+``*.weight`` without a bias whose name says embedding: ``word_embeddings``, ``embed_tokens``,
+``wte`` ...) are lookup tables, not operators, in both routes; ``embeddings=True`` takes them as
+``num × dim`` matrices (at filter granularity, one row per token) when their geometry is wanted.
 
 Example:
     >>> import torch.nn as nn
@@ -34,6 +37,7 @@ Example:
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Literal, Mapping
 
@@ -95,14 +99,32 @@ class OperatorList(list):
         return list(seen)
 
 
+#: a 2-D state-dict weight without bias whose name matches this is an embedding table
+EMBEDDING_NAME = re.compile(r"(^|[._])(\w*embed\w*|wte|wpe|shared|tok_embeddings|word_embeddings|lookup)([._]|$)",
+                            re.IGNORECASE)
+
+_EMBEDDING_REASON = ("embedding: a lookup table, not an affine operator "
+                     "(embeddings=True, or --embeddings on the command line, compares its rows)")
+
+
 _NORM_TYPES = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm)
 _SKIP_REASONS: list[tuple[tuple[type, ...], str]] = [
     (_NORM_TYPES, "normalization layer: a per-channel affine map, not a matrix operator"),
-    ((nn.Embedding, nn.EmbeddingBag), "embedding: a lookup table, not an affine operator"),
+    ((nn.Embedding, nn.EmbeddingBag), _EMBEDDING_REASON),
     ((nn.modules.conv._ConvTransposeNd,), "transposed convolution: not supported yet"),
     ((nn.RNNBase,), "recurrent layer: not supported yet"),
     ((nn.Bilinear,), "bilinear layer: not an affine operator"),
 ]
+
+
+def is_embedding_name(name: str) -> bool:
+    """Whether a state-dict weight name (without ``.weight``) names an embedding table.
+
+    Example:
+        >>> [is_embedding_name(n) for n in ("embeddings.word_embeddings", "model.embed_tokens", "encoder.layer.0.fc")]
+        [True, True, False]
+    """
+    return bool(EMBEDDING_NAME.search(name))
 
 
 def _check_weight(name: str, t: torch.Tensor) -> torch.Tensor:
@@ -165,13 +187,15 @@ def _mha_ops(name: str, m: nn.MultiheadAttention, granularity: Granularity) -> l
     return ops
 
 
-def extract_operators(model: nn.Module, granularity: Granularity = "layer") -> OperatorList:
+def extract_operators(model: nn.Module, granularity: Granularity = "layer", *, embeddings: bool = False) -> OperatorList:
     """The affine operators of ``model`` in module order (see the module docstring for reshapes).
 
     Args:
         model: any ``nn.Module``.
         granularity: "layer" (one operator per layer/projection) or "filter" (one per conv
             filter or output neuron).
+        embeddings: also take embedding tables (``num × dim``; one row per token at filter
+            granularity); by default they are skipped.
 
     Returns:
         An :class:`OperatorList`; ``.skipped`` lists modules with parameters that were not used.
@@ -207,6 +231,8 @@ def extract_operators(model: nn.Module, granularity: Granularity = "layer") -> O
                 skipped.append(SkippedModule(name, mtype, "lazy module not initialized yet: run one forward pass first"))
             else:
                 ops += _conv_ops(name, module, granularity)
+        elif embeddings and isinstance(module, (nn.Embedding, nn.EmbeddingBag)):
+            ops += _linear_ops(name, mtype, "embedding", module.weight, None, granularity)
         elif isinstance(module, nn.Linear):
             if isinstance(module.weight, nn.parameter.UninitializedParameter):
                 skipped.append(SkippedModule(name, mtype, "lazy module not initialized yet: run one forward pass first"))
@@ -222,14 +248,16 @@ def extract_operators(model: nn.Module, granularity: Granularity = "layer") -> O
     return OperatorList(ops, skipped)
 
 
-def operators_from_state_dict(state: Mapping[str, torch.Tensor], granularity: Granularity = "layer") -> OperatorList:
+def operators_from_state_dict(state: Mapping[str, torch.Tensor], granularity: Granularity = "layer", *,
+                              embeddings: bool = False) -> OperatorList:
     """Operators read from a bare state dict, by tensor shapes (no model class needed).
 
     ``<p>.weight`` with 2 dimensions is a linear layer, with 3 to 5 a convolution (treated as
     ``groups=1``: a state dict does not record groups; load into the model class for grouped
-    convs); ``<p>.bias`` is its bias. ``<p>.in_proj_weight`` is split into q/k/v projections.
-    1-D weights (normalization scales) are listed as skipped. Note that a 2-D embedding table
-    cannot be told apart from a linear layer here.
+    convs); ``<p>.bias`` is its bias, and a bias whose shape does not fit its weight is an error
+    naming both tensors (never dropped). ``<p>.in_proj_weight`` is split into q/k/v projections.
+    1-D weights (normalization scales) are listed as skipped, and so are 2-D weights without a
+    bias named like embedding tables (:func:`is_embedding_name`), unless ``embeddings``.
 
     Example:
         >>> import torch
@@ -248,8 +276,11 @@ def operators_from_state_dict(state: Mapping[str, torch.Tensor], granularity: Gr
         if key.endswith("in_proj_weight") and (key == "in_proj_weight" or key.endswith(".in_proj_weight")):
             prefix = key[: -len("in_proj_weight")]
             E = w.shape[0] // 3
-            bias = state.get(f"{prefix}in_proj_bias")
-            bs = list(bias.split(E)) if isinstance(bias, torch.Tensor) and bias.numel() == 3 * E else [None] * 3
+            if w.ndim != 2 or w.shape[0] != 3 * E or E == 0:
+                raise InputError(f"checkpoint tensor {key!r}: shape {tuple(w.shape)} is not three stacked "
+                                 "projections (3·E × in)")
+            bias = _bias_for(state, f"{prefix}in_proj_bias", key, 3 * E)
+            bs = list(bias.split(E)) if bias is not None else [None] * 3
             for tag, wi, bi in zip(("q_proj", "k_proj", "v_proj"), w.split(E, dim=0), bs):
                 ops += _linear_ops(f"{prefix}{tag}", "state_dict", "attention", wi, bi, granularity)
             continue
@@ -258,18 +289,20 @@ def operators_from_state_dict(state: Mapping[str, torch.Tensor], granularity: Gr
         if sep is not None:  # attention with kdim/vdim != embed_dim: separate q/k/v weights
             prefix = key[: -len(sep)]
             k = ("q_proj_weight", "k_proj_weight", "v_proj_weight").index(sep)
-            bias = state.get(f"{prefix}in_proj_bias")
             E = w.shape[0]
-            bi = bias[k * E : (k + 1) * E] if isinstance(bias, torch.Tensor) and bias.numel() == 3 * E else None
+            bias = _bias_for(state, f"{prefix}in_proj_bias", key, 3 * E)
+            bi = bias[k * E : (k + 1) * E] if bias is not None else None
             ops += _linear_ops(f"{prefix}{sep[:-len('_weight')]}", "state_dict", "attention", w, bi, granularity)
             continue
         if not key.endswith("weight") or key.endswith("_weight"):
             continue
         prefix = key[: -len("weight")].rstrip(".")
         name = prefix or "weight"
-        b = state.get(f"{prefix}.bias" if prefix else "bias")
-        if b is not None and (not isinstance(b, torch.Tensor) or b.ndim != 1 or b.shape[0] != w.shape[0]):
-            b = None
+        bias_key = f"{prefix}.bias" if prefix else "bias"
+        b = _bias_for(state, bias_key, key, w.shape[0]) if 2 <= w.ndim <= 5 else None
+        if w.ndim == 2 and b is None and not embeddings and bias_key not in state and is_embedding_name(name):
+            skipped.append(SkippedModule(name, "state_dict", _EMBEDDING_REASON))
+            continue
         if w.ndim == 1:
             skipped.append(SkippedModule(name, "state_dict", "1-D weight (a normalization scale), not a matrix operator"))
         elif w.ndim == 2:
@@ -283,6 +316,19 @@ def operators_from_state_dict(state: Mapping[str, torch.Tensor], granularity: Gr
     return OperatorList(ops, skipped)
 
 
+def _bias_for(state: Mapping[str, torch.Tensor], bias_key: str, weight_key: str, rows: int) -> torch.Tensor | None:
+    """The bias ``state[bias_key]`` of a weight with ``rows`` outputs; an error if it does not fit."""
+    b = state.get(bias_key)
+    if b is None:
+        return None
+    if not isinstance(b, torch.Tensor) or b.ndim != 1 or b.shape[0] != rows:
+        shape = tuple(b.shape) if isinstance(b, torch.Tensor) else type(b).__name__
+        raise InputError(f"checkpoint tensor {bias_key!r}: shape {shape} does not fit {weight_key!r}, whose bias "
+                         f"needs {rows} entries (a weight stored transposed, e.g. GPT-2's Conv1D, needs its model "
+                         "class: load it with --arch or extract_operators)")
+    return b
+
+
 @dataclass
 class _ParamView:
     """Duck-typed stand-in for a conv module built from state-dict tensors (groups=1)."""
@@ -292,4 +338,5 @@ class _ParamView:
     groups: int = 1
 
 
-__all__ = ["Operator", "OperatorList", "SkippedModule", "extract_operators", "operators_from_state_dict", "Granularity"]
+__all__ = ["Operator", "OperatorList", "SkippedModule", "extract_operators", "operators_from_state_dict", "Granularity",
+           "is_embedding_name", "EMBEDDING_NAME"]

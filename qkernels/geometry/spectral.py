@@ -21,6 +21,13 @@ Two routes compute singular values (``spectrum(..., method=...)``):
   at least twice as long as it is wide or its smaller side has 64 or more entries, and the SVD
   otherwise. Use ``method="svd"`` where singular values far below 1e-8·σ_max matter.
 
+Memory: before computing, the working set (:func:`spectrum_bytes`: the scaled copy, and the
+Gram matrix with the eigensolver's copy, or the SVD's copy) is checked against the memory budget
+(:mod:`qkernels.core.memory`), and a matrix over it is refused with the estimate.
+:func:`operator_spectra` builds the augmented matrices in chunks of a fixed size
+(:data:`SPECTRA_CHUNK_BYTES`), so many small operators never need more than one chunk at a time
+(smaller chunks when the budget is smaller than one chunk's working set).
+
 Example:
     >>> import torch
     >>> A = augmented(torch.eye(2), torch.zeros(2))
@@ -34,12 +41,17 @@ Example:
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 import torch
 
 from qkernels.core.arrays import ArrayLike, as_tensor, check_finite, restore
 from qkernels.core.errors import InputError
+from qkernels.core.memory import check_memory, memory_budget
+
+#: bytes of augmented matrices that operator_spectra builds at once (at least one matrix)
+SPECTRA_CHUNK_BYTES = 64 << 20
 
 Method = Literal["auto", "svd", "gram"]
 
@@ -138,19 +150,50 @@ def spectrum(A: ArrayLike, method: Method = "auto") -> Any:
     return restore(spectrum_tensor(At, method), kind)
 
 
-def spectrum_tensor(A: torch.Tensor, method: Method = "auto") -> torch.Tensor:
-    """:func:`spectrum` for a tensor that is already validated (no checks, no conversion)."""
+def spectrum_bytes(shape: tuple[int, ...], itemsize: int = 8, method: Method = "auto") -> int:
+    """Memory the spectrum of a (batch of) matrix of ``shape`` needs besides the matrix itself.
+
+    The scaled copy (itemsize per entry), then for the Gram route a float64 copy (unless the
+    input is float64), the k × k Gram matrix and the eigensolver's copy of it (k = min(m, n)); for
+    the SVD route the solver's copy of the matrix.
+
+    Example:
+        >>> spectrum_bytes((1000, 10))  # gram: scaled copy + two 10 x 10 matrices
+        81600
+    """
+    *batch, m, n = (int(d) for d in shape)
+    b = math.prod(batch)
+    route = choose_method(m, n) if method == "auto" else method
+    k = min(m, n)
+    per = m * n * itemsize
+    if route == "gram":
+        per += (0 if itemsize == 8 else m * n * 8) + 2 * k * k * 8
+    else:
+        per += m * n * max(itemsize, 4) + 16 * (m + n)
+    return b * per
+
+
+def spectrum_tensor(A: torch.Tensor, method: Method = "auto", *, what: str | None = None,
+                    overwrite: bool = False) -> torch.Tensor:
+    """:func:`spectrum` for a tensor that is already validated (no checks, no conversion).
+
+    ``what`` names the matrix in a memory refusal; ``overwrite`` lets the scaling reuse ``A``'s
+    storage (for callers that own it).
+    """
     if method not in ("auto", "svd", "gram"):
         raise InputError(f"method: expected 'auto', 'svd' or 'gram', got {method!r}")
     route = choose_method(A.shape[-2], A.shape[-1]) if method == "auto" else method
     fn = _gram_spectrum if route == "gram" else torch.linalg.svdvals
     if A.numel() == 0:
         return fn(A)
+    dims = "x".join(str(d) for d in A.shape)
+    check_memory(f"the spectrum of {what or 'a ' + dims + ' matrix'} ({route} route)",
+                 spectrum_bytes(tuple(A.shape), A.element_size(), route))
     # scale each matrix by a power of two near its largest entry (exact), so that huge finite
     # entries do not overflow (the Gram route squares them) and tiny ones do not underflow
     peak = A.abs().amax(dim=(-2, -1), keepdim=True)
     scale = torch.where(peak > 0, torch.exp2(torch.floor(torch.log2(peak))), torch.ones_like(peak))
-    s = fn(A / scale) * scale[..., 0]
+    s = fn(A.div_(scale) if overwrite else A / scale) * scale[..., 0]
     if not bool(torch.isfinite(s).all()):
         hint = "rescale it" if A.dtype == torch.float64 else "rescale it or use float64"
         raise InputError(f"A: its singular values exceed the range of {A.dtype} (entries up to "
@@ -214,20 +257,37 @@ def operator_spectra(
             raise InputError(f"operator {op.name!r}: complex weights are not supported")
         groups.setdefault(tuple(W.shape), []).append(i)
     out: list[torch.Tensor | None] = [None] * len(operators)
-    for (m, n), idx in groups.items():
-        W = torch.stack([operators[i].W.detach() for i in idx]).to(device=device, dtype=dtype)
-        B = torch.zeros(len(idx), m, dtype=dtype, device=device)
-        for row, i in enumerate(idx):
-            if operators[i].b is not None:
-                B[row] = operators[i].b.detach().to(device=device, dtype=dtype).reshape(m)
-        bad = ~(torch.isfinite(W).flatten(1).all(1) & torch.isfinite(B).all(1))
-        if bool(bad.any()):
-            row = int(bad.nonzero()[0, 0])
-            check_finite(torch.cat([W[row].flatten(), B[row]]), f"operator {operators[idx[row]].name!r}")
-        S = spectrum_tensor(augmented_tensor(W, B), method).cpu()
-        for row, i in enumerate(idx):
-            out[i] = S[row]
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    budget = memory_budget().bytes
+    for (m, n), idx_all in groups.items():
+        per = (m + 1) * (n + 1) * itemsize
+        # the stacked weights and the augmented matrix, then the spectrum's working set
+        need_one = 2 * per + spectrum_bytes((m + 1, n + 1), itemsize, method)
+        step = max(1, SPECTRA_CHUNK_BYTES // per)
+        if step * need_one > budget:  # smaller chunks under a small budget (a matrix that cannot fit is refused)
+            step = max(1, budget // need_one)
+        for c in range(0, len(idx_all), step):
+            idx = idx_all[c : c + step]
+            what = (f"operator {operators[idx[0]].name!r} ({m}x{n})" if len(idx) == 1 else
+                    f"{len(idx)} operators of shape {m}x{n} ({operators[idx[0]].name!r}, ...)")
+            check_memory(f"the spectrum of {what}", len(idx) * need_one)
+            W = torch.stack([operators[i].W.detach() for i in idx]).to(device=device, dtype=dtype)
+            B = torch.zeros(len(idx), m, dtype=dtype, device=device)
+            for row, i in enumerate(idx):
+                if operators[i].b is not None:
+                    B[row] = operators[i].b.detach().to(device=device, dtype=dtype).reshape(m)
+            bad = ~(torch.isfinite(W).flatten(1).all(1) & torch.isfinite(B).all(1))
+            if bool(bad.any()):
+                row = int(bad.nonzero()[0, 0])
+                check_finite(torch.cat([W[row].flatten(), B[row]]), f"operator {operators[idx[row]].name!r}")
+            A = augmented_tensor(W, B)
+            del W, B
+            S = spectrum_tensor(A, method, what=what, overwrite=True).cpu()
+            del A
+            for row, i in enumerate(idx):
+                out[i] = S[row]
     return out  # type: ignore[return-value]
 
 
-__all__ = ["augmented", "augmented_tensor", "spectrum", "spectrum_tensor", "state", "operator_spectra", "choose_method"]
+__all__ = ["augmented", "augmented_tensor", "spectrum", "spectrum_tensor", "state", "operator_spectra",
+           "choose_method", "spectrum_bytes", "SPECTRA_CHUNK_BYTES"]

@@ -12,14 +12,7 @@ from __future__ import annotations
 
 from qkernels.pruning import criteria  # noqa: F401  (registers the baseline criteria)
 from qkernels.pruning.hardware import hardware_aware_prune
-from qkernels.pruning.prune import (
-    PruneOptions,
-    check_sparsity,
-    count_macs_params,
-    keep_count,
-    prunable_groups,
-    prune,
-)
+from qkernels.pruning.prune import PruneOptions, check_sparsity, count_macs_params, keep_count, prunable_groups, prune
 from qkernels.pruning.qmfrg import importance as _qmfrg  # noqa: F401  (registers the QM-FRG criteria)
 from qkernels.pruning.registry import (
     BeforeRemovalHook,

@@ -47,14 +47,7 @@ from torch import nn
 from qkernels.core.errors import InputError
 from qkernels.nn.device import model_device
 from qkernels.nn.training import has_batchnorm
-from qkernels.pruning.registry import (
-    BeforeRemovalHook,
-    Criterion,
-    GroupKeepHook,
-    PruneContext,
-    RecordHook,
-    get_method,
-)
+from qkernels.pruning.registry import BeforeRemovalHook, Criterion, GroupKeepHook, PruneContext, RecordHook, get_method
 
 ROOT_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 

@@ -146,9 +146,15 @@ class Engine:
     def _circuit_wires(self, q: int) -> int:
         return swap_wires(q) if self.method == "swap" else q
 
-    def _budget(self) -> tuple[int, int]:
+    def _budget(self) -> tuple[int, int, str | None]:
+        """(budget bytes, available bytes, where an explicit budget came from or None)."""
+        from qkernels.core.memory import memory_budget
+
+        given = memory_budget()
         avail = available_memory(gpu=self.spec.accelerator)
-        return int(avail * self.memory_fraction), avail
+        if given.explicit:
+            return given.bytes, avail, given.source
+        return int(avail * self.memory_fraction), avail, None
 
     def requirements(self, q: int, n_a: int, n_b: int, pairs: bool) -> tuple[int, int]:
         """(fixed bytes, bytes per circuit in a batch) of a job on q-qubit states."""
@@ -169,20 +175,23 @@ class Engine:
             return inputs, per
         return inputs + unitary, per  # one reflection at a time (a matrix row, or one distinct a)
 
-    def check_memory(self, q: int, n_a: int, n_b: int, pairs: bool = False) -> int:
-        """Refuse (InputError, before allocating) a job that cannot fit; return the batch size."""
-        budget, avail = self._budget()
+    def check_memory(self, q: int, n_a: int, n_b: int, pairs: bool = False, extra: int = 0) -> int:
+        """Refuse (InputError, before allocating) a job that cannot fit; return the batch size.
+
+        ``extra`` is memory needed besides the circuits (the validation copies of the inputs).
+        """
+        budget, avail, source = self._budget()
 
         def need(k: int) -> int:
             fixed, per = self.requirements(k, n_a, n_b, pairs)
-            return fixed + per
+            return fixed + per + extra
 
         what = (f"{self.method} on {self.spec.name} ({self.mode} mode) for {n_a} x {n_b} states of {q} qubits"
                 f"{f' ({self._circuit_wires(q)} wires)' if self.method == 'swap' else ''}")
         qmax = largest_fitting(need, budget)
         limit = (f"the largest register that fits is {qmax} qubits per state" if qmax >= 1
                  else "too many states even at 1 qubit: split the job into smaller blocks of rows")
-        check_fits(what, need(q), budget, avail, self.memory_fraction, limit)
+        check_fits(what, need(q), budget, avail, self.memory_fraction, limit, source)
         fixed, per = self.requirements(q, n_a, n_b, pairs)
         if per == 0:
             return max(n_a, n_b, 1)

@@ -55,6 +55,10 @@ def check_method(method: object) -> str:
     return str(method)
 
 
+#: largest shot count per entry (counts are 64-bit integers)
+MAX_SHOTS = 2**63 - 1
+
+
 def check_shots(shots: object, *, allow_none: bool = True) -> int | None:
     """A positive integer shot count (or None: analytic); InputError otherwise."""
     if shots is None and allow_none:
@@ -66,6 +70,8 @@ def check_shots(shots: object, *, allow_none: bool = True) -> int | None:
                          f"got {shots!r}")
     if shots <= 0:
         raise InputError(f"shots: must be positive, got {shots}")
+    if shots > MAX_SHOTS:
+        raise InputError(f"shots: at most 2**63-1 per entry (a 64-bit count), got {shots}")
     return int(shots)
 
 

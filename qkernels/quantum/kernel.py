@@ -28,18 +28,28 @@ import time
 from typing import Any
 
 import numpy as np
+import torch
 
 from qkernels.core.arrays import ArrayLike, restore
+from qkernels.core.checks import check_seed
 from qkernels.core.errors import InputError
 from qkernels.quantum.encoding import check_state_matrix, pad_states, resolve_qubits
 from qkernels.quantum.engine import Engine, thread_limit
-from qkernels.quantum.estimation import (
-    FSEstimate,
-    KernelEstimate,
-    check_confidence,
-    fidelity_from_probability,
-)
+from qkernels.quantum.estimation import FSEstimate, KernelEstimate, check_confidence, fidelity_from_probability
 from qkernels.quantum.memory import MEMORY_FRACTION
+
+#: bytes per input entry that validation may copy (float64 conversion, NaN mask, float64 copy, padding)
+_VALIDATION_BYTES = 25
+
+
+def _rows_length(X: ArrayLike) -> tuple[int, int] | None:
+    """(rows, length) of a 1-D or 2-D array or tensor from its shape alone (None: not known cheaply)."""
+    shape = getattr(X, "shape", None)
+    if not isinstance(X, (np.ndarray, torch.Tensor)) or shape is None or len(shape) not in (1, 2):
+        return None
+    if any(int(d) == 0 for d in shape):
+        return None  # refused as empty by the validation
+    return (1, int(shape[0])) if len(shape) == 1 else (int(shape[0]), int(shape[1]))
 
 
 class QuantumKernel:
@@ -70,8 +80,8 @@ class QuantumKernel:
     def __init__(self, method: str = "swap", device: str = "default.qubit", shots: int | None = None,
                  noise: Any = None, seed: int | None = None, *, mode: str = "auto", n_qubits: int | None = None,
                  threads: int | str | None = "auto", memory_fraction: float = MEMORY_FRACTION):
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
-            raise InputError(f"seed: expected a non-negative integer or None, got {seed!r}")
+        if seed is not None:
+            seed = check_seed(seed)
         if n_qubits is not None:
             resolve_qubits(1, n_qubits)
         self._engine = Engine(method, device, shots, noise, mode, np.random.default_rng(seed), threads,
@@ -105,7 +115,22 @@ class QuantumKernel:
                 f"noise={self.noise!r}, seed={self.seed!r}, mode={self.mode!r})")
 
     # ---- jobs -------------------------------------------------------------------------------
+    def _precheck(self, A: ArrayLike, B: ArrayLike | None, pairs: bool) -> None:
+        """Refuse a job that cannot fit from the input shapes alone, before any copy is made."""
+        ra = _rows_length(A)
+        rb = _rows_length(B) if B is not None else None
+        if ra is None or (B is not None and rb is None):
+            return  # lists and odd shapes: validated (and measured) the ordinary way
+        length = max(ra[1], rb[1] if rb is not None else 0)
+        q = resolve_qubits(length, self.n_qubits)
+        n_b = rb[0] if rb is not None else ra[0]
+        if pairs and rb is not None and ra[0] != rb[0]:
+            return  # refused with its own message by _prepare
+        entries = ra[0] * ra[1] + (rb[0] * rb[1] if rb is not None else 0)
+        self._engine.check_memory(q, ra[0], n_b, pairs=pairs, extra=_VALIDATION_BYTES * entries)
+
     def _prepare(self, A: ArrayLike, B: ArrayLike | None, pairs: bool):
+        self._precheck(A, B, pairs)
         threads = self._engine.threads
         with thread_limit(1 if threads == "auto" else threads):  # small checks: threads cost more than they save
             ia = check_state_matrix(A, "A")
@@ -158,6 +183,7 @@ class QuantumKernel:
 
     def fidelity(self, a: ArrayLike, b: ArrayLike) -> float:
         """Estimated fidelity of one pair of states (1-D)."""
+        self._precheck(a, b, False)
         ia = check_state_matrix(a, "a")
         ib = check_state_matrix(b, "b")
         if not (ia.vector and ib.vector):
@@ -173,6 +199,7 @@ class QuantumKernel:
         """
         if confidence is not None:
             check_confidence(confidence)
+        self._precheck(a, b, False)
         ia = check_state_matrix(a, "a")
         if ia.vector:
             if b is None or not check_state_matrix(b, "b").vector:

@@ -7,9 +7,10 @@ of circuits (broadcasting) multiplies that by the batch size. The engine splits 
 that they fit, and refuses a job when even one circuit does not: the error names the largest
 register that would fit.
 
-The budget is ``memory_fraction`` (default 0.5) of the available memory: ``MemAvailable`` of
-/proc/meminfo on Linux (physical pages elsewhere), or the free memory of the GPU for GPU devices
-when torch sees one.
+The budget is ``--max-memory`` / ``$QK_MAX_MEMORY`` when one is given
+(:mod:`qkernels.core.memory`), else ``memory_fraction`` (default 0.5) of the available memory:
+what :func:`qkernels.core.memory.available_memory` finds (``MemAvailable``, the cgroup's and the
+address-space limit's room), or the free memory of the GPU for GPU devices when torch sees one.
 
 Example:
     >>> statevector_bytes(3)  # 8 amplitudes x 16 bytes
@@ -22,10 +23,11 @@ Example:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 from qkernels.core.errors import InputError
+from qkernels.core.memory import available_memory as host_available
+from qkernels.core.memory import fmt_bytes
 
 #: working copies of the state a simulator keeps while applying a gate (conservative)
 WORKING_COPIES = 3
@@ -44,17 +46,6 @@ def density_bytes(wires: int) -> int:
     return 16 << (2 * wires)
 
 
-def fmt_bytes(n: float) -> str:
-    """Human-readable bytes (KiB, MiB, GiB, TiB, ...)."""
-    units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
-    k = 0
-    x = float(n)
-    while x >= 1024 and k < len(units) - 1:
-        x /= 1024
-        k += 1
-    return f"{x:.0f} {units[k]}" if k == 0 else f"{x:.1f} {units[k]}"
-
-
 def available_memory(gpu: bool = False) -> int:
     """Bytes of memory available now (GPU free memory when ``gpu`` and torch sees a CUDA device)."""
     if gpu:
@@ -65,17 +56,7 @@ def available_memory(gpu: bool = False) -> int:
                 return int(torch.cuda.mem_get_info()[0])
         except Exception:  # pragma: no cover - fall back to host memory
             pass
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:  # pragma: no cover - not Linux
-        pass
-    try:  # pragma: no cover - not Linux
-        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):  # pragma: no cover
-        return 4 << 30
+    return host_available()
 
 
 def largest_fitting(bytes_for: Callable[[int], int], budget: int, start: int = 1, stop: int = 64) -> int:
@@ -89,13 +70,18 @@ def largest_fitting(bytes_for: Callable[[int], int], budget: int, start: int = 1
 
 
 def check_fits(what: str, need: int, budget: int, available: int, fraction: float,
-               limit: str | None = None) -> None:
-    """Raise InputError when ``need`` bytes exceed ``budget`` (before anything is allocated)."""
+               limit: str | None = None, source: str | None = None) -> None:
+    """Raise InputError when ``need`` bytes exceed ``budget`` (before anything is allocated).
+
+    ``source`` says where an explicit budget came from (``--max-memory 2G``); without it the
+    budget is ``fraction`` of ``available``.
+    """
     if need > budget:
-        msg = (f"{what} needs about {fmt_bytes(need)} but this job may use {fmt_bytes(budget)} "
-               f"({fraction:.0%} of {fmt_bytes(available)} available memory)")
+        where = source or f"{fraction:.0%} of {fmt_bytes(available)} available memory"
+        msg = f"{what} needs about {fmt_bytes(need)} but this job may use {fmt_bytes(budget)} ({where})"
         if limit:
             msg += f"; {limit}"
+        msg += "; raise the budget with --max-memory or QK_MAX_MEMORY" if source else ""
         raise InputError(msg)
 
 

@@ -42,6 +42,7 @@ from scipy import optimize, stats
 
 from qkernels.core.errors import InputError
 from qkernels.quantum.estimation import (
+    MAX_SHOTS,
     check_method,
     fidelity_from_counts,
     fs_from_fidelity,
@@ -90,26 +91,45 @@ def _kl(q: np.ndarray, p: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(out), np.inf, out)
 
 
-def _sides(d: np.ndarray, eps: float, method: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """p, p_lo, p_hi and masks of the sides that can fail."""
+def _kl_shift(p: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """KL(p + delta ‖ p) computed from the shift itself (log1p), accurate for tiny shifts.
+
+    The plain form q·log(q/p) + (1 − q)·log((1 − q)/(1 − p)) subtracts two terms of size
+    ~|delta| to get one of size ~delta², and for delta below ~1e-8 rounding makes it negative
+    (a negative shot count); from the shift each term keeps its relative accuracy.
+    """
+    p, delta = np.asarray(p, dtype=np.float64), np.asarray(delta, dtype=np.float64)
+    q = p + delta
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t1 = np.where(q > 0, q * np.log1p(delta / p), 0.0)
+        t2 = np.where(q < 1, (1 - q) * np.log1p(-delta / (1 - p)), 0.0)
+    out = t1 + t2
+    return np.where(np.isnan(out), np.inf, out)
+
+
+def _margins(d: np.ndarray, eps: float, method: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """p, the margins p − p_lo = β·sin ε·sin(2d + ε) and p_hi − p = β·sin ε·sin(2d − ε) in closed
+    form (no cancellation), and masks of the sides that can fail."""
+    _, b = _coef(method)
     p = _p(d, method)
     lo_ok = d + eps < math.pi / 2
     hi_ok = d - eps > 0
-    p_lo = _p(np.minimum(d + eps, math.pi / 2), method)
-    p_hi = _p(np.maximum(d - eps, 0.0), method)
-    return p, p_lo, p_hi, lo_ok, hi_ok
+    m_lo = b * math.sin(eps) * np.sin(2 * d + eps)
+    m_hi = b * math.sin(eps) * np.sin(2 * d - eps)
+    return p, m_lo, m_hi, lo_ok, hi_ok
 
 
 def _chernoff_rate(d: np.ndarray, eps: float, method: str) -> np.ndarray:
-    p, p_lo, p_hi, lo_ok, hi_ok = _sides(d, eps, method)
-    kl_lo = np.where(lo_ok, _kl(p_lo, p), np.inf)
-    kl_hi = np.where(hi_ok, _kl(p_hi, p), np.inf)
+    p, m_lo, m_hi, lo_ok, hi_ok = _margins(d, eps, method)
+    # Pinsker (KL ≥ 2m²) as a floor: exact in real arithmetic, and a guard against rounding
+    kl_lo = np.where(lo_ok, np.maximum(_kl_shift(p, -m_lo), 2 * m_lo * m_lo), np.inf)
+    kl_hi = np.where(hi_ok, np.maximum(_kl_shift(p, m_hi), 2 * m_hi * m_hi), np.inf)
     return np.minimum(kl_lo, kl_hi)
 
 
 def _hoeffding_rate(d: np.ndarray, eps: float, method: str) -> np.ndarray:
-    p, p_lo, p_hi, lo_ok, hi_ok = _sides(d, eps, method)
-    t = np.minimum(np.where(lo_ok, p - p_lo, np.inf), np.where(hi_ok, p_hi - p, np.inf))
+    p, m_lo, m_hi, lo_ok, hi_ok = _margins(d, eps, method)
+    t = np.minimum(np.where(lo_ok, m_lo, np.inf), np.where(hi_ok, m_hi, np.inf))
     return 2.0 * t * t
 
 
@@ -142,7 +162,8 @@ def plan_shots(eps: float, delta: float = 0.05, method: str = "swap", *, bound: 
         entries: entries that must all meet the target jointly (union bound: delta / entries each).
 
     Raises:
-        InputError: eps, delta, entries, d_range, method or bound out of range.
+        InputError: eps, delta, entries, d_range, method or bound out of range, or a plan that
+            would need more than 2**63-1 shots per entry.
     """
     eps, delta, entries, (lo, hi) = _check_plan_args(eps, delta, entries, d_range)
     check_method(method)
@@ -156,13 +177,18 @@ def plan_shots(eps: float, delta: float = 0.05, method: str = "swap", *, bound: 
     if np.isfinite(rate) and hi > lo and bound == "chernoff":
         step = (hi - lo) / (_GRID - 1)
         a, b = max(lo, worst - step), min(hi, worst + step)
-        res = optimize.minimize_scalar(lambda x: float(rate_fn(np.array([x]), eps, method)[0]), bounds=(a, b),
-                                       method="bounded", options={"xatol": 1e-12})
+        with np.errstate(all="ignore"):  # an infinite rate beside the minimum is expected, not an error
+            res = optimize.minimize_scalar(lambda x: float(rate_fn(np.array([x]), eps, method)[0]), bounds=(a, b),
+                                           method="bounded", options={"xatol": 1e-12})
         if res.fun < rate:
             worst, rate = float(res.x), float(res.fun)
     if not np.isfinite(rate):  # no d in the range can fail: one shot is enough
         return ShotPlan(1, eps, delta, method, bound, entries, (lo, hi), worst)
-    shots = math.ceil(math.log(2 * entries / delta) / rate * (1 + 1e-9))
+    need = math.log(2 * entries / delta) / rate * (1 + 1e-9)
+    if not need < MAX_SHOTS:
+        raise InputError(f"eps={eps:g}, delta={delta:g}: the {bound} bound needs about {need:.3g} shots per entry, "
+                         f"more than the 2**63-1 a count can hold; ask for a larger eps or delta")
+    shots = max(1, math.ceil(need))
     return ShotPlan(int(shots), eps, delta, method, bound, entries, (lo, hi), worst)
 
 

@@ -1,7 +1,10 @@
 """The ``qkernels`` command line (also ``python -m qkernels``).
 
 Exit status: 0 on success; 2 on bad arguments or input, with one line on stderr saying what and
-where (no traceback); 1 on an internal failure (with the traceback).
+where (no traceback); 1 on an internal failure (with the traceback). Bad input includes a full
+disk or a folder that cannot be written (the line names the path and the free space there), a
+step over the memory budget (``--max-memory``/``$QK_MAX_MEMORY``, the line gives the estimate),
+and an invalid ``QK_*`` environment variable (the line names it).
 
 Example:
     >>> main(["devices", "--json"])  # doctest: +SKIP
@@ -10,14 +13,18 @@ Example:
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import re
+import shutil
 import sys
 import traceback
 from pathlib import Path
 
 from qkernels import __version__
+from qkernels.core.checks import MAX_SEED
 from qkernels.core.errors import InputError
+from qkernels.core.memory import fmt_bytes, parse_size
 from qkernels.geometry.metrics import metric_names
 from qkernels.pruning.qmfrg.channels import edge_metrics
 
@@ -27,6 +34,47 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):  # type: ignore[override]
         raise InputError(f"{self.prog}: {message}")
+
+
+def _seed(text: str) -> int:
+    """argparse type of --seed: an integer in 0..2**63-1 (the same range in every command)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r} (a seed is an integer in 0..2**63-1)") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer (0..2**63-1), got {text!r}")
+    return value
+
+
+def _count(lo: int, hi: int | None = None):
+    """argparse type of an integer option in [lo, hi]."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+        if value < lo or (hi is not None and value > hi):
+            want = f"in {lo}..{'2**63-1' if hi == MAX_SEED else hi}" if hi is not None else f"of at least {lo}"
+            raise argparse.ArgumentTypeError(f"expected an integer {want}, got {text!r}")
+        return value
+    parse.__name__ = "integer"
+    return parse
+
+
+def _size(text: str) -> str:
+    """argparse type of --max-memory: a size (4G, 512M, 50%), validated now, applied per command."""
+    try:
+        parse_size(text, "--max-memory")
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
+    return text
+
+
+def _add_max_memory(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-memory", type=_size, default=None, metavar="SIZE",
+                   help="memory one step may use, e.g. 4G, 512M or 50%% of the available memory (default: "
+                        "$QK_MAX_MEMORY, else 50%%); larger work is streamed or refused with the estimate")
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -40,9 +88,10 @@ def _build_parser() -> argparse.ArgumentParser:
     r.add_argument("--sections", default=None, help="comma-separated sections (default: all registered)")
     r.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, npu, mlu, xpu, mps (default auto)")
     r.add_argument("--out", default=None, help="run folder (default reports/runs/<UTC timestamp>)")
-    r.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
+    r.add_argument("--seed", type=_seed, default=0, help="run seed, 0..2**63-1 (default 0)")
     r.add_argument("--resume", action="store_true", help="continue an interrupted run (--out, or the newest run)")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_max_memory(r)
 
     rep = sub.add_parser("report", help="rebuild report.md and report.html of a run folder")
     rep.add_argument("run_dir", help="a run folder written by `qkernels run`")
@@ -62,9 +111,12 @@ def _build_parser() -> argparse.ArgumentParser:
                     help=f"comma-separated: {', '.join(metric_names())} (default fs,w2cum)")
     ds.add_argument("--arch", default=None, help="built-in architecture to load MODEL_A's checkpoint into")
     ds.add_argument("--arch-b", default=None, help="built-in architecture to load MODEL_B's checkpoint into")
-    ds.add_argument("--seed", type=int, default=0, help="initialization seed of built-in models (default 0)")
+    ds.add_argument("--seed", type=_seed, default=0, help="initialization seed of built-in models, 0..2**63-1 (default 0)")
     ds.add_argument("--device", default="cpu", help="device for the spectra (default cpu)")
-    ds.add_argument("--out", default=None, help="write CSV here (default: stdout)")
+    ds.add_argument("--out", default=None, help="write CSV here (default: stdout); written in blocks, atomically")
+    ds.add_argument("--embeddings", action="store_true",
+                    help="also compare embedding tables (skipped by default: lookup tables, not operators)")
+    _add_max_memory(ds)
 
     pr = sub.add_parser("prune", help="one-shot structured pruning of one model (Torch-Pruning dependency graph)")
     pr.add_argument("model", help="built-in model name (trained on --data, cached), checkpoint path, or pruned file")
@@ -74,10 +126,11 @@ def _build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--arch", default=None, help="built-in architecture to load a checkpoint into")
     pr.add_argument("--width", type=float, default=None, help="ResNet width multiplier (built-in resnet18 models)")
     pr.add_argument("--data", default="digits", help="digits (default), cifar10:PATH or folder:PATH")
-    pr.add_argument("--size", type=int, default=None, help="image side for digits and folder data (default 32)")
+    pr.add_argument("--size", type=_count(1), default=None, help="image side for digits and folder data (default 32)")
     pr.add_argument("--epochs", type=float, default=4.0, help="training epochs of a built-in model (default 4)")
     pr.add_argument("--finetune-epochs", type=float, default=0.0, help="fine-tuning after pruning (default 0)")
-    pr.add_argument("--seed", type=int, default=0, help="seed of training, calibration draw and random scores")
+    pr.add_argument("--seed", type=_seed, default=0,
+                    help="seed of training, calibration draw and random scores, 0..2**63-1 (default 0)")
     pr.add_argument("--device", default="cpu", help="device (default cpu)")
     pr.add_argument("--threads", type=int, default=None,
                     help="torch CPU threads (default: torch's; 1 is best for small models on a busy machine)")
@@ -88,13 +141,14 @@ def _build_parser() -> argparse.ArgumentParser:
     qm.add_argument("--merge", action="store_true", help="fold removed channels into their cluster's representative")
     qm.add_argument("--metric", default=None,
                     help=f"edge distance: {', '.join(edge_metrics()[:-1])} or {edge_metrics()[-1]}")
-    qm.add_argument("--shots", type=int, default=None, help="shots per kernel entry of the quantum metric")
+    qm.add_argument("--shots", type=int, default=None, help="shots per kernel entry of the quantum metric (1..2**63-1)")
     pr.add_argument("--hardware-aware", action="store_true",
                     help="per-group widths from a cost table measured on --device: as fast as uniform pruning at "
                          "--sparsity, removing channels where they cost the most time for the least importance")
     pr.add_argument("--round-to", type=int, default=None, help="keep channel counts multiples of N")
     pr.add_argument("--latency-batch", type=int, default=8,
                     help="batch size at which --hardware-aware measures latency (default 8)")
+    _add_max_memory(pr)
     return p
 
 
@@ -149,7 +203,7 @@ def _cmd_devices(a: argparse.Namespace) -> int:
     return 0
 
 
-def _operators(spec: str, arch: str | None, seed: int, granularity: str):
+def _operators(spec: str, arch: str | None, seed: int, granularity: str, embeddings: bool = False):
     from qkernels.geometry.operators import extract_operators, operators_from_state_dict
     from qkernels.nn.models import load_model
 
@@ -159,32 +213,42 @@ def _operators(spec: str, arch: str | None, seed: int, granularity: str):
         model_spec(arch)  # validate the name first
     obj = load_model(spec, arch=arch, seed=seed)
     if isinstance(obj, dict):
-        return operators_from_state_dict(obj, granularity)
-    return extract_operators(obj, granularity)
+        return operators_from_state_dict(obj, granularity, embeddings=embeddings)
+    return extract_operators(obj, granularity, embeddings=embeddings)
 
 
 def _cmd_distances(a: argparse.Namespace) -> int:
-    from qkernels.core.atomic import atomic_write_csv
+    from qkernels.core.atomic import atomic_open
     from qkernels.geometry.metrics import parse_metrics
-    from qkernels.geometry.tables import distance_table
+    from qkernels.geometry.tables import iter_distance_table
     from qkernels.hw.backends import resolve_device
 
     metrics = parse_metrics(a.metric)
     device = resolve_device(a.device)
     if a.out is not None and Path(a.out).is_dir():
         raise InputError(f"--out {a.out!r} is a folder; give a file name")
-    ops_a = _operators(a.model_a, a.arch, a.seed, a.granularity)
-    ops_b = _operators(a.model_b, a.arch_b, a.seed, a.granularity) if a.model_b is not None else None
+    if a.out is not None and Path(a.out).exists() and not Path(a.out).is_file():
+        raise InputError(f"--out {a.out!r} exists and is not a regular file (a device or pipe is not replaced)")
+    ops_a = _operators(a.model_a, a.arch, a.seed, a.granularity, a.embeddings)
+    ops_b = _operators(a.model_b, a.arch_b, a.seed, a.granularity, a.embeddings) if a.model_b is not None else None
+    blocks = iter_distance_table(ops_a, ops_b, metrics=metrics, device=device)
+    first = next(blocks)  # refusals (no pairs, memory) come before any output, so they are the only line
     for ops in (ops_a, ops_b):
         for s in (ops.skipped if ops is not None else []):
             print(f"qkernels: skipped {s.name} ({s.module_type}): {s.reason}", file=sys.stderr)
-    df = distance_table(ops_a, ops_b, metrics=metrics, device=device)
     if a.out is None:
-        df.to_csv(sys.stdout, index=False)
+        _write_blocks(sys.stdout, first, blocks)
     else:
-        atomic_write_csv(a.out, df)
+        with atomic_open(a.out) as fh:  # the CSV appears complete or not at all
+            _write_blocks(fh, first, blocks)
         print(a.out)
     return 0
+
+
+def _write_blocks(fh, first, rest) -> None:
+    first.to_csv(fh, index=False)
+    for df in rest:
+        df.to_csv(fh, index=False, header=False)
 
 
 def _cmd_prune(a: argparse.Namespace) -> int:
@@ -205,25 +269,83 @@ _COMMANDS = {"run": _cmd_run, "report": _cmd_report, "devices": _cmd_devices, "d
              "prune": _cmd_prune}
 
 
+#: OSError numbers that come from the user's environment (space, permissions, paths), not from a bug
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+_USER_ERRNOS = _DISK_FULL | {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR, errno.EEXIST,
+                             errno.ENAMETOOLONG, errno.ENOENT, errno.ELOOP, errno.EMFILE, errno.ENFILE}
+
+
+def _free_space(path: str) -> str:
+    """Free space on the file system of ``path`` (or its nearest existing parent)."""
+    p = Path(path).absolute()
+    for q in (p, *p.parents):
+        if q.exists():
+            try:
+                return f"{fmt_bytes(shutil.disk_usage(q).free)} free on that file system"
+            except OSError:
+                return "free space unknown"
+    return "free space unknown"
+
+
+def _os_error_line(exc: OSError) -> str:
+    """One line for an OSError caused by the environment: what, where, and the free space."""
+    reason = exc.strerror or type(exc).__name__
+    if exc.filename is None:  # a write to standard output, or a file the system did not name
+        return f"cannot write the output: {reason}"
+    path = exc.filename
+    if exc.errno in _DISK_FULL:
+        return (f"cannot write {str(path)!r}: {reason} ({_free_space(str(path))}); finished work is kept, "
+                "free some space and run again (qkernels run: --resume)")
+    return f"cannot use {str(path)!r}: {reason}" + (f" ({_free_space(str(path))})" if exc.errno == errno.EROFS else "")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     try:
+        from qkernels.core.envvars import check_environment
+        from qkernels.core.memory import max_memory
+
         args = _build_parser().parse_args(argv)
-        return _COMMANDS[args.command](args)
+        check_environment()
+        with max_memory(getattr(args, "max_memory", None)):
+            return _COMMANDS[args.command](args)
     except InputError as exc:
         print(f"qkernels: error: {_one_line(str(exc))}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+    except OSError as exc:
+        if exc.errno not in _USER_ERRNOS:
+            traceback.print_exc()
+            print("qkernels: internal error (this is a bug; please report it with the traceback above)",
+                  file=sys.stderr)
+            return 1
+        print(f"qkernels: error: {_one_line(_os_error_line(exc))}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("qkernels: error: out of memory: the machine (or its limit) has less memory than this step needs; "
+              "give a smaller --max-memory so that it is refused or streamed before it starts", file=sys.stderr)
         return 2
     except SystemExit as exc:  # --help / --version
         return exc.code if isinstance(exc.code, int) else 0
     except KeyboardInterrupt:
         print("qkernels: interrupted; finished units are kept (continue with --resume)", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 0
-    except Exception:
+    except Exception as exc:
+        if _host_out_of_memory(exc):
+            print(f"qkernels: error: out of memory ({_one_line(str(exc).splitlines()[0])[:200]}); give a smaller "
+                  "--max-memory so that the step is refused or streamed before it starts", file=sys.stderr)
+            return 2
         traceback.print_exc()
         print("qkernels: internal error (this is a bug; please report it with the traceback above)", file=sys.stderr)
         return 1
+
+
+def _host_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is the CPU allocator failing (torch raises RuntimeError, not MemoryError)."""
+    msg = str(exc)
+    return isinstance(exc, RuntimeError) and ("DefaultCPUAllocator: can't allocate memory" in msg
+                                             or "DefaultCPUAllocator: not enough memory" in msg)
 
 
 def console_main() -> None:

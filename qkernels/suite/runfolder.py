@@ -6,12 +6,20 @@ Layout::
     <run>/<section>.csv         one long-format CSV per section (written when the section ends)
     <run>/report.md, report.html, figures/*.png
     <run>/.parts/<section>/     one CSV per finished unit of work (atomic), and DONE
+    <run>/.lock                 while a run writes the folder: its pid, host and start time
 
 A section's work is split into units with stable keys. Each finished unit is written at once,
 atomically, as its own part file; an interrupted run restarted with ``--resume`` skips the units
 whose parts exist, so nothing is lost and no row is duplicated. The section CSV is the
 concatenation of its parts in plan order. Part file names are derived from the key (letters,
 digits, ``._-`` only, plus a hash), so no key can write outside the run folder.
+
+One process writes a run folder at a time: ``qkernels run`` (and ``--resume``) holds
+:meth:`RunFolder.lock` while it works. The lock is an OS lock (``flock``) on ``<run>/.lock``,
+which names the owner (pid and host); a second process is refused with "run folder in use by
+...". The OS drops the lock when its owner dies, however it dies, so a lock left by a killed
+process is taken over by the next run (and, where ``flock`` is not available, a lock whose
+owner's pid no longer runs on this host).
 
 Example:
     >>> import tempfile, pandas as pd
@@ -26,8 +34,13 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
+import os
 import re
+import socket
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -66,15 +79,111 @@ def part_filename(key: str) -> str:
     return f"{slug}-{hashlib.sha1(key.encode('utf-8')).hexdigest()[:10]}.csv"
 
 
-def safe_name(name: object) -> str:
-    """``name`` as a file-name fragment: letters, digits and ``._-`` kept, anything else ``_``
-    (figure names built from model or backend names, e.g. ``cuda:0``).
+def safe_name(text: object, max_len: int = 80) -> str:
+    """A file-name part made from free text (a model or backend name): letters, digits, ``._-``.
+
+    Other characters become ``_``; a name that had to change gets a short hash of the original,
+    so two different names never share a file. Use it for every name derived from data.
 
     Example:
-        >>> safe_name("resnet18_small_w0.5@32"), safe_name("cuda:0")
-        ('resnet18_small_w0.5_32', 'cuda_0')
+        >>> safe_name("resnet18"), safe_name("org/model:v2")
+        ('resnet18', 'org_model_v2-24ea8169')
+        >>> RunFolder("r").figure(f"metrics_fs_{safe_name('../x')}.png").name
+        'metrics_fs_x-72e4d01d.png'
     """
-    return "".join(c if c.isalnum() or c in "._-" else "_" for c in str(name))
+    raw = str(text)
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", raw).strip("._")[:max_len]
+    if slug == raw and slug not in ("", ".", ".."):
+        return slug
+    return f"{slug or 'name'}-{hashlib.sha1(raw.encode('utf-8')).hexdigest()[:8]}"
+
+
+LOCK_NAME = ".lock"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists, owned by someone else
+    return True
+
+
+class RunFolderLock:
+    """The lock of one run folder, held by this process (see the module docstring)."""
+
+    def __init__(self, folder: Path):
+        self.path = folder / LOCK_NAME
+        self._fd: int | None = None
+
+    def owner(self) -> dict:
+        """The recorded owner ({} when unknown)."""
+        try:
+            rec = json.loads(self.path.read_text(encoding="utf-8")[:4096] or "{}")
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return {}
+        return rec if isinstance(rec, dict) else {}
+
+    def _refuse(self, folder: Path) -> None:
+        o = self.owner()
+        who = f"pid {o.get('pid', '?')} on {o.get('host', '?')}" + (f" since {o['since']}" if o.get("since") else "")
+        raise InputError(f"run folder {str(folder)!r} in use by {who} (another qkernels run is writing it; wait for "
+                         f"it to finish, or remove {LOCK_NAME} if that process is gone)")
+
+    def acquire(self) -> None:
+        """Take the lock or raise InputError naming its owner."""
+        folder = self.path.parent
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            fcntl = None  # type: ignore[assignment]
+        for _ in range(10):
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            if fcntl is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    os.close(fd)
+                    self._refuse(folder)
+                except OSError:  # no flock here (some network file systems): pid check below
+                    pass
+                else:
+                    try:  # the file may have been removed by its releasing owner since we opened it
+                        same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+                    except FileNotFoundError:
+                        same = False
+                    if not same:
+                        os.close(fd)
+                        continue
+                    self._fd = fd
+                    break
+            o = self.owner()  # fallback: the recorded owner is alive on this host
+            pid = o.get("pid")
+            if (isinstance(pid, int) and pid != os.getpid() and o.get("host") == socket.gethostname()
+                    and _pid_alive(pid)):
+                os.close(fd)
+                self._refuse(folder)
+            self._fd = fd
+            break
+        else:  # pragma: no cover - the lock file kept changing under us
+            self._refuse(folder)
+        record = {"pid": os.getpid(), "host": socket.gethostname(),
+                  "since": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+        data = (json.dumps(record) + "\n").encode("utf-8")
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, data, 0)
+
+    def release(self) -> None:
+        """Remove the lock file and drop the lock."""
+        if self._fd is None:
+            return
+        try:
+            self.path.unlink(missing_ok=True)
+        finally:
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
 
 
 class PartSink:
@@ -202,11 +311,44 @@ class RunFolder:
     def write_env(self, env: dict) -> None:
         atomic_write_json(self.env_path, env)
 
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[RunFolderLock]:
+        """Hold the run folder's lock inside the block (creating the folder); see the module docstring.
+
+        Raises:
+            InputError: another live process holds it ("run folder ... in use by pid N on HOST").
+        """
+        if self.path.exists() and not self.path.is_dir():
+            raise InputError(f"--out {str(self.path)!r} exists and is not a folder")
+        created = not self.path.exists()
+        self.path.mkdir(parents=True, exist_ok=True)
+        lk = RunFolderLock(self.path)
+        try:
+            lk.acquire()
+        except BaseException:
+            if created:
+                with contextlib.suppress(OSError):
+                    self.path.rmdir()
+            raise
+        try:
+            yield lk
+        except InputError:
+            lk.release()
+            if created:  # a refused run leaves nothing behind
+                with contextlib.suppress(OSError):
+                    self.path.rmdir()
+            raise
+        except BaseException:
+            lk.release()
+            raise
+        else:
+            lk.release()
+
     def prepare(self, *, resume: bool, profile: str, seed: int) -> None:
         """Create the folder, or check that an existing one may be resumed with these settings."""
         if self.path.exists() and not self.path.is_dir():
             raise InputError(f"--out {str(self.path)!r} exists and is not a folder")
-        has_content = self.path.is_dir() and any(self.path.iterdir())
+        has_content = self.path.is_dir() and any(p.name != LOCK_NAME for p in self.path.iterdir())
         if has_content and not resume:
             raise InputError(f"run folder {str(self.path)!r} is not empty; pass --resume to continue it or choose another --out")
         if resume and has_content:
@@ -225,4 +367,5 @@ class RunFolder:
                 tmp.unlink(missing_ok=True)
 
 
-__all__ = ["RunFolder", "PartSink", "default_run_dir", "latest_run_dir", "part_filename", "safe_name", "DEFAULT_ROOT"]
+__all__ = ["RunFolder", "PartSink", "RunFolderLock", "default_run_dir", "latest_run_dir", "part_filename", "safe_name",
+           "DEFAULT_ROOT", "LOCK_NAME"]

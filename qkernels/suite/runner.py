@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from qkernels.core.checks import check_seed
 from qkernels.core.errors import InputError
 from qkernels.hw.backends import resolve_device
 from qkernels.hw.device_errors import describe, is_device_error
@@ -67,8 +68,7 @@ def run(
     """
     if profile not in PROFILES:
         raise InputError(f"unknown profile {profile!r}; profiles: {', '.join(PROFILES)}")
-    if not isinstance(seed, int) or seed < 0:
-        raise InputError(f"--seed: expected a non-negative integer, got {seed!r}")
+    check_seed(seed, "--seed")
     names = parse_sections(sections)
     for n in names:
         if profile not in get_section(n).profiles:
@@ -83,49 +83,61 @@ def run(
         else:
             out = default_run_dir(root)
     rf = RunFolder(out)
-    rf.prepare(resume=resume, profile=profile, seed=seed)
+    with rf.lock():  # one writer per run folder; a second process is refused before it writes
+        rf.prepare(resume=resume, profile=profile, seed=seed)
 
-    old = rf.read_env()
-    env = collect_env(seed=seed, profile=profile, device=str(dev))
-    env.update({"start": old.get("start") or utc_now(), "end": None, "status": "running", "sections": names,
-                "resumed": old.get("resumed", []) + ([utc_now()] if old else [])})
-    rf.write_env(env)
-    t0 = time.perf_counter()
-    seed_everything(seed)
-    for name in names:
-        section = get_section(name)
-        sink = rf.sink(name)
-        ctx = SectionContext(run=rf, profile=profile, device=dev, seed=seed)
-        units = section.plan(ctx)
-        keys = [u.key for u in units]
-        if len(set(keys)) != len(keys):
-            raise RuntimeError(f"section {name!r} planned duplicate unit keys")
-        if sink.done and resume:
-            continue
-        todo = [u for u in units if not sink.has(u.key)]
-        bar = tqdm(total=len(units), initial=len(units) - len(todo), desc=name, unit="unit", file=sys.stderr,
-                   disable=not progress, dynamic_ncols=True)
-        for unit in todo:
-            bar.set_postfix_str(unit.label, refresh=True)
-            try:
-                rows = unit.run()
-            except Exception as exc:  # a device error costs this unit only; anything else stops the run
-                if not is_device_error(exc):
-                    raise
-                sink.put_error(unit.key, describe(exc))
-                bar.write(f"{name}: unit {unit.label!r} failed on the device ({describe(exc)}); recorded in "
-                          f"{name}_errors.csv, the run goes on (--resume retries it)")
-            else:
-                sink.put(unit.key, rows)
-            bar.update(1)
-        bar.close()
-        sink.finalize(keys)
-    unit_errors = sum(len(rf.sink(n).errors()) for n in names)
-    env.update({"end": utc_now(), "status": "complete", "unit_errors": unit_errors,
-                "duration_s": round(time.perf_counter() - t0 + float(old.get("duration_s") or 0), 3)})
-    rf.write_env(env)
-    build_report(rf)
+        old = rf.read_env()
+        env = collect_env(seed=seed, profile=profile, device=str(dev))
+        env.update({"start": old.get("start") or utc_now(), "end": None, "status": "running",
+                    "sections": _sections_of_folder(old, names),
+                    "resumed": old.get("resumed", []) + ([utc_now()] if old else [])})
+        rf.write_env(env)
+        t0 = time.perf_counter()
+        seed_everything(seed)
+        for name in names:
+            section = get_section(name)
+            sink = rf.sink(name)
+            ctx = SectionContext(run=rf, profile=profile, device=dev, seed=seed)
+            units = section.plan(ctx)
+            keys = [u.key for u in units]
+            if len(set(keys)) != len(keys):
+                raise RuntimeError(f"section {name!r} planned duplicate unit keys")
+            if sink.done and resume:
+                continue
+            todo = [u for u in units if not sink.has(u.key)]
+            bar = tqdm(total=len(units), initial=len(units) - len(todo), desc=name, unit="unit", file=sys.stderr,
+                       disable=not progress, dynamic_ncols=True)
+            for unit in todo:
+                bar.set_postfix_str(unit.label, refresh=True)
+                try:
+                    rows = unit.run()
+                except Exception as exc:  # a device error costs this unit only; anything else stops the run
+                    if not is_device_error(exc):
+                        raise
+                    sink.put_error(unit.key, describe(exc))
+                    bar.write(f"{name}: unit {unit.label!r} failed on the device ({describe(exc)}); recorded in "
+                              f"{name}_errors.csv, the run goes on (--resume retries it)")
+                else:
+                    sink.put(unit.key, rows)
+                bar.update(1)
+            bar.close()
+            sink.finalize(keys)
+        unit_errors = sum(len(rf.sink(n).errors()) for n in names)
+        env.update({"end": utc_now(), "status": "complete", "unit_errors": unit_errors,
+                    "duration_s": round(time.perf_counter() - t0 + float(old.get("duration_s") or 0), 3)})
+        rf.write_env(env)
+        build_report(rf)
     return rf.path
+
+
+def _sections_of_folder(old_env: dict, names: list[str]) -> list[str]:
+    """The sections a run folder holds after this run: those recorded before, then the new ones.
+
+    ``--resume --sections quantum`` on a folder of metrics and bounds adds quantum; it does not
+    make the report call metrics and bounds "not requested".
+    """
+    before = old_env.get("sections") if isinstance(old_env.get("sections"), list) else []
+    return list(dict.fromkeys([str(n) for n in before] + list(names)))
 
 
 __all__ = ["run", "seed_everything", "PROFILES"]

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from qkernels.core.errors import InputError
-from qkernels.core.safeio import check_size
+from qkernels.core.safeio import check_size, max_result_bytes
 from qkernels.suite.runfolder import RunFolder
 
 
@@ -58,10 +58,11 @@ def _unfinished(run: RunFolder, name: str) -> str:
 def read_section_csv(run: RunFolder, name: str) -> SectionCSV:
     """Read ``<run>/<name>.csv`` without raising; see the module docstring for the states."""
     path = run.csv(name)
+    limit = max_result_bytes()  # an invalid $QK_MAX_RESULT_BYTES is an error, not a missing part
     if not path.is_file():
         return SectionCSV(name, None, "absent", _unfinished(run, name))
     try:
-        raw = check_size(path).read_bytes()
+        raw = check_size(path, limit).read_bytes()
         text = raw.decode("utf-8")
     except InputError as exc:
         return SectionCSV(name, None, "unreadable", f"{path.name} was not read ({exc}); this part is missing.")

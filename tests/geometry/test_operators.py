@@ -387,7 +387,6 @@ def test_state_dict_spectra_match_numpy():
 def test_state_dict_odd_entries():
     sd = {
         "fc.weight": torch.randn(3, 4),
-        "fc.bias": torch.randn(5),  # wrong length: ignored
         "bn.weight": torch.ones(3),
         "big.weight": torch.ones(1, 1, 1, 1, 1, 1),
         "step": 7,  # not a tensor
@@ -398,3 +397,17 @@ def test_state_dict_odd_entries():
     assert ops[0].b is None
     assert ops[1].W.shape == (2, 9)
     assert [s.name for s in ops.skipped] == ["bn", "big"]
+
+
+@pytest.mark.parametrize("bias", [torch.randn(5), torch.randn(3, 1), torch.randn(2)], ids=["long", "2-D", "short"])
+def test_state_dict_bias_that_does_not_fit_is_an_error_naming_it(bias):
+    """No silent repair: a bias of the wrong shape used to be dropped (rc 0); it names both tensors now."""
+    sd = {"enc.fc.weight": torch.randn(3, 4), "enc.fc.bias": bias}
+    with pytest.raises(InputError, match=r"'enc\.fc\.bias'.*'enc\.fc\.weight'.*3 entries"):
+        operators_from_state_dict(sd)
+    conv = {"c.weight": torch.randn(3, 2, 3, 3), "c.bias": bias}
+    with pytest.raises(InputError, match="'c.bias'"):
+        operators_from_state_dict(conv, "filter")
+    mha = {"attn.in_proj_weight": torch.randn(12, 4), "attn.in_proj_bias": torch.randn(11)}
+    with pytest.raises(InputError, match="'attn.in_proj_bias'"):
+        operators_from_state_dict(mha)

@@ -31,11 +31,11 @@ def load_data(spec: str = "digits", *, seed: int = 0, size: int | None = None, *
     """
     kind, _, path = str(spec).partition(":")
     if kind == "digits" and not path:
-        return digits(seed=seed, **({"size": size} if size else {}), **options)
+        return digits(seed=seed, **({"size": size} if size is not None else {}), **options)
     if kind == "cifar10" and path:
         return cifar10(path, seed=seed, **{k: v for k, v in options.items() if k == "n_calib"})
     if kind == "folder" and path:
-        return image_folder(path, seed=seed, **({"size": size} if size else {}),
+        return image_folder(path, seed=seed, **({"size": size} if size is not None else {}),
                             **{k: v for k, v in options.items() if k == "n_calib"})
     raise InputError(f"unknown data set {spec!r}; use digits, cifar10:PATH or folder:PATH")
 

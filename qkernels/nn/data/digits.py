@@ -30,12 +30,15 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 from functools import lru_cache
+from numbers import Integral
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from qkernels.core.checks import check_seed
 from qkernels.core.errors import InputError
+from qkernels.core.memory import check_memory
 from qkernels.nn.data.base import DataSplits, ImageSet, finish_splits
 
 #: bump when the rendering changes, so cached checkpoints trained on older images are not reused
@@ -174,9 +177,17 @@ def digits(
     Raises:
         InputError: sizes that are not positive, or a test fraction outside (0, 1).
     """
+    for name, v in (("size", size), ("n_train", n_train), ("n_test", n_test), ("n_calib", n_calib)):
+        if isinstance(v, bool) or not isinstance(v, Integral):
+            raise InputError(f"digits: {name} must be an integer, got {v!r}")
     if size < 8 or n_train < 1 or n_test < 1 or n_calib < 1:
         raise InputError(f"digits: need size >= 8 and positive split sizes, got size={size}, "
                          f"n_train={n_train}, n_test={n_test}, n_calib={n_calib}")
+    check_seed(seed, "digits: seed")
+    total = n_train + n_test + n_calib
+    # the uint8 images, and the float32 working set of one rendering chunk (4096 images)
+    check_memory(f"the digits data set at size {size} ({total:,} images)",
+                 total * 3 * size * size + min(total, 4096) * size * size * 48)
     if not 0 < test_fraction < 1:
         raise InputError(f"digits: test_fraction must be in (0, 1), got {test_fraction}")
     return _digits_cached(int(seed), int(size), int(n_train), int(n_test), int(n_calib), float(test_fraction),

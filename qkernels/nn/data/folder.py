@@ -4,7 +4,9 @@ Two layouts are accepted: ``ROOT/train/<class>/...`` with ``ROOT/test/<class>/..
 works for ``test``), or ``ROOT/<class>/...`` alone, which is split into train and test per class
 from ``seed`` (``test_fraction`` of each class, at least one image). Images are converted to RGB
 and resized to ``size`` x ``size``. Files with other extensions are ignored; an image that
-Pillow cannot decode is an error naming the file.
+Pillow cannot decode is an error naming the file, and so is a decompression bomb: an image whose
+header claims more than Pillow's ``MAX_IMAGE_PIXELS`` (about 89 million pixels) is refused before
+it is decoded. The decoded data set (images x 3 x size²) is checked against the memory budget.
 
 Example:
     >>> import tempfile, os
@@ -27,6 +29,7 @@ import numpy as np
 import torch
 
 from qkernels.core.errors import InputError
+from qkernels.core.memory import check_memory
 from qkernels.nn.data.base import DataSplits, ImageSet, finish_splits
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
@@ -40,16 +43,24 @@ def _scan(root: Path) -> dict[str, list[Path]]:
 
 
 def _read(files: list[Path], size: int) -> torch.Tensor:
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     arr = np.empty((len(files), size, size, 3), dtype=np.uint8)
     for i, f in enumerate(files):
         try:
-            with Image.open(f) as im:
-                im.load()
-                arr[i] = np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR))
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-            raise InputError(f"image folder: cannot read image {str(f)!r} ({type(exc).__name__}: {exc})") from None
+            with warnings.catch_warnings():  # a likely bomb is refused, not decoded with a warning
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(f) as im:
+                    im.load()
+                    arr[i] = np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR))
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise InputError(f"image folder: refused image {str(f)!r}: it claims more pixels than Pillow decodes "
+                             f"safely (a decompression bomb?): {str(exc).split('.')[0]}") from None
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, MemoryError) as exc:
+            raise InputError(f"image folder: cannot read image {str(f)!r} ({type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
     return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
 
 
@@ -73,6 +84,8 @@ def image_folder(path: str | Path, *, size: int = 32, test_fraction: float = 0.2
         raise InputError(f"image folder {str(path)!r}: not a folder")
     if not 0 < test_fraction < 1:
         raise InputError(f"image folder: test_fraction must be in (0, 1), got {test_fraction}")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise InputError(f"image folder: size must be a positive integer, got {size!r}")
     test_dir = next((root / n for n in ("test", "val") if (root / n).is_dir()), None)
     if (root / "train").is_dir() and test_dir is not None:
         tr, te = _scan(root / "train"), _scan(test_dir)
@@ -99,6 +112,8 @@ def image_folder(path: str | Path, *, size: int = 32, test_fraction: float = 0.2
     if len(classes) < 2:
         raise InputError(f"image folder {str(path)!r}: found {len(classes)} class ({', '.join(classes)}); "
                          "classification needs at least 2 class folders")
+    n_images = sum(len(v) for v in tr.values()) + sum(len(v) for v in te.values())
+    check_memory(f"image folder {str(path)!r} at size {size} ({n_images:,} images)", n_images * 3 * size * size)
     train, test = _set(tr, classes, size), _set(te, classes, size)
     g = torch.Generator().manual_seed(seed)
     calib = train.subset(torch.randperm(len(train), generator=g)[: min(n_calib, len(train))])

@@ -17,7 +17,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from qkernels.core.checks import check_seed
 from qkernels.core.errors import InputError
+from qkernels.core.memory import check_memory
 from qkernels.nn.checkpoints import load_state_dict
 from qkernels.nn.models.resnet import resnet18
 from qkernels.nn.models.small import mlp, vit_tiny
@@ -65,9 +67,36 @@ def model_spec(name: str) -> ModelSpec:
     return MODELS[name]
 
 
-def build_model(name: str, seed: int = 0, **kwargs) -> nn.Module:
-    """A built-in model, initialized from ``seed`` (the global RNG is left untouched)."""
+def parameter_count(name: str, **kwargs) -> int | None:
+    """Parameters of the built-in model ``name`` with ``kwargs``, counted on the meta device (no memory).
+
+    None when the model cannot be built there (then nothing is estimated).
+
+    Example:
+        >>> parameter_count("mlp")
+        820874
+    """
     spec = model_spec(name)
+    try:
+        with torch.device("meta"):
+            model = spec.build(**kwargs)
+    except Exception:
+        return None
+    return sum(p.numel() for p in model.parameters()) + sum(b.numel() for b in model.buffers())
+
+
+def build_model(name: str, seed: int = 0, **kwargs) -> nn.Module:
+    """A built-in model, initialized from ``seed`` (the global RNG is left untouched).
+
+    Raises:
+        InputError: unknown name, a seed outside 0..2**63-1, or a model whose parameters (with
+            their initialization's working copy) do not fit the memory budget.
+    """
+    spec = model_spec(name)
+    seed = check_seed(seed)
+    n = parameter_count(name, **kwargs)
+    if n is not None:
+        check_memory(f"building {name} ({n:,} parameters)", 2 * 4 * n)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = spec.build(**kwargs)
@@ -120,4 +149,5 @@ def load_model(spec: str | Path, *, arch: str | None = None, seed: int = 0) -> n
     return load_into(build_model(arch, seed=seed, **kwargs), state, where=f"checkpoint {text!r}")
 
 
-__all__ = ["ModelSpec", "MODELS", "model_names", "model_spec", "build_model", "load_into", "load_model"]
+__all__ = ["ModelSpec", "MODELS", "model_names", "model_spec", "build_model", "load_into", "load_model",
+           "parameter_count"]

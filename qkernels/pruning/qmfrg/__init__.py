@@ -14,12 +14,6 @@ Example:
 
 from __future__ import annotations
 
-from qkernels.pruning.qmfrg.graph import (
-    Dendrogram,
-    RedundancyGraph,
-    check_tau,
-    redundancy_graph,
-    single_linkage,
-)
+from qkernels.pruning.qmfrg.graph import Dendrogram, RedundancyGraph, check_tau, redundancy_graph, single_linkage
 
 __all__ = ["Dendrogram", "RedundancyGraph", "check_tau", "redundancy_graph", "single_linkage"]

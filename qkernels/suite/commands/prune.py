@@ -25,7 +25,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from qkernels.core.checks import check_int, check_seed
 from qkernels.core.errors import InputError
+from qkernels.core.memory import check_memory
 from qkernels.nn.checkpoints import load_state_dict
 from qkernels.nn.data import DataSplits, load_data
 from qkernels.nn.models.registry import MODELS, build_model, load_into
@@ -195,8 +197,11 @@ class PruneRequest:
         p = check_sparsity(self.sparsity)
         if not self.epochs > 0 or self.finetune_epochs < 0 or (self.width is not None and not self.width > 0):
             raise InputError("--epochs and --width must be positive and --finetune-epochs non-negative")
+        _check_finite_and_out(self.epochs, self.finetune_epochs, self.width, self.seed, self.size, self.out)
         if self.threads is not None and self.threads < 1:
             raise InputError(f"--threads must be at least 1, got {self.threads}")
+        if self.threads is not None and self.threads > 4096:
+            raise InputError(f"--threads must be at most 4096, got {self.threads}")
         options = self.options
         if options and not self.method.startswith("qmfrg"):
             raise InputError(f"--{'/--'.join(options)}: options of the QM-FRG methods (qmfrg, qmfrg-aligned, ...), "
@@ -255,9 +260,12 @@ def _prune_command(req: PruneRequest, spec: Method, p: float, dev: torch.device)
     out, model, seed = req.out, req.model, req.seed
     if out is not None and Path(out).is_dir():
         raise InputError(f"--out {out!r} is a folder; give a file name (.safetensors)")
-    d = load_data(req.data, **({"size": req.size} if req.size else {}))
+    d = load_data(req.data, **({"size": req.size} if req.size is not None else {}))
     net, arch_name, kw, origin = load_for_pruning(model, arch=req.arch, data=d, width=req.width, epochs=req.epochs,
                                                   seed=seed, device=dev, progress=req.progress)
+    if req.hardware_aware:  # the latency batches: inputs and (roughly) the activations they make
+        check_memory(f"--latency-batch {req.latency_batch}",
+                     16 * 4 * req.latency_batch * math.prod(d.image_shape))
     x = d.example_inputs().to(dev)
     try:
         with torch.no_grad():
@@ -307,6 +315,25 @@ def _prune_command(req: PruneRequest, spec: Method, p: float, dev: torch.device)
             + (_hw_text(rec) if "hardware_aware" in rec else "")
             + (f"; wrote {out}" if out else ""))
     return line, rec
+
+
+#: the file format ``--out`` writes, and so the suffix it must have
+OUT_SUFFIX = ".safetensors"
+
+
+def _check_finite_and_out(epochs, finetune_epochs, width, seed, size, out) -> None:
+    """The checks of prune_command beyond the ranges: finite numbers, seed, size, --out's suffix."""
+    for name, v in (("--epochs", epochs), ("--finetune-epochs", finetune_epochs), ("--width", width)):
+        if v is not None and not math.isfinite(float(v)):
+            raise InputError(f"{name}: expected a finite number, got {v!r}")
+    check_seed(seed, "--seed")
+    if size is not None:
+        check_int(size, "--size", 1)
+    if out is not None and Path(out).exists() and not Path(out).is_file() and not Path(out).is_dir():
+        raise InputError(f"--out {str(out)!r} exists and is not a regular file (a device or pipe is not replaced)")
+    if out is not None and Path(out).suffix != OUT_SUFFIX and not Path(out).is_dir():
+        raise InputError(f"--out {str(out)!r}: the pruned model is written as safetensors (channel counts and "
+                         f"tensors, no pickle); name the file *{OUT_SUFFIX}")
 
 
 def _hw_text(rec: dict) -> str:

@@ -3,6 +3,12 @@
 Sections describe their part of a report as a list of blocks; :func:`to_markdown` and
 :func:`to_html` render the same list, so the two formats never drift apart.
 
+Text in blocks may come from files other people made (CSV cells, model names), so both renderers
+treat it as text with a little inline markup (`code`, **bold**, [links](#anchor)): the HTML
+renderer escapes it, and the Markdown renderer escapes raw HTML (``<`` and entity-like ``&``),
+images (``![...](...)``) and links whose target is not an anchor, http(s) or a relative path,
+the same rule the HTML renderer applies.
+
 Example:
     >>> import pandas as pd
     >>> blocks = [Heading(2, "Metrics"), Paragraph("Two rows."), Table(pd.DataFrame({"a": [1.0, 2.5]}))]
@@ -72,8 +78,28 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9 -]", "", text.lower()).strip().replace(" ", "-")
 
 
+_MD_LINK = re.compile(r"\[([^\]]*)\]\(([^)\s]*)\)")
+_ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
+
+
+def _md_text(text: str) -> str:
+    """Text for Markdown: no raw HTML, no images, links only to safe targets (see the module docstring).
+
+    Example:
+        >>> print(_md_text('<script>x</script> ![i](http://e/x.png) [a](javascript:y) [b](#claims)'))
+        &lt;script>x&lt;/script> !\\[i](http://e/x.png) \\[a\\](javascript:y) [b](#claims)
+    """
+    t = _ENTITY.sub("&amp;", str(text)).replace("<", "&lt;")
+    t = t.replace("![", "!\\[")
+
+    def link(m: re.Match) -> str:
+        return m.group(0) if _SAFE_URL.match(m.group(2)) else f"\\[{m.group(1)}\\]({m.group(2)})"
+
+    return _MD_LINK.sub(link, t)
+
+
 def _md_cell(x: object) -> str:
-    return fmt(x).replace("|", "\\|").replace("\n", " ")
+    return _md_text(fmt(x)).replace("|", "\\|").replace("\n", " ")
 
 
 def to_markdown(blocks: list[Block]) -> str:
@@ -83,18 +109,19 @@ def to_markdown(blocks: list[Block]) -> str:
         if isinstance(b, Heading):
             if b.anchor and b.anchor != slug(b.text):  # links like [x](#metrics) also work on GitHub
                 out.append(f'<a id="{html.escape(b.anchor)}"></a>\n')
-            out.append(f"{'#' * b.level} {b.text}\n")
+            out.append(f"{'#' * b.level} {_md_text(b.text)}\n")
         elif isinstance(b, Paragraph):
-            out.append(b.text + "\n")
+            out.append(_md_text(b.text) + "\n")
         elif isinstance(b, Table):
             if b.caption:
-                out.append(f"*{b.caption}*\n")
-            cols = [str(c) for c in b.df.columns]
+                out.append(f"*{_md_text(b.caption)}*\n")
+            cols = [_md_cell(c) for c in b.df.columns]
             lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
             lines += ["| " + " | ".join(_md_cell(v) for v in row) + " |" for row in b.df.itertuples(index=False)]
             out.append("\n".join(lines) + "\n")
         elif isinstance(b, Figure):
-            out.append(f"![{b.caption}]({b.path})\n\n*{b.caption}*\n")
+            cap = _md_text(b.caption).replace("[", "\\[").replace("]", "\\]")
+            out.append(f"![{cap}]({b.path})\n\n*{_md_text(b.caption)}*\n")
     return "\n".join(out)
 
 

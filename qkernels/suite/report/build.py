@@ -23,7 +23,7 @@ import pandas as pd
 
 from qkernels.core.atomic import atomic_write_csv, atomic_write_text
 from qkernels.core.errors import InputError
-from qkernels.core.safeio import read_csv_limited
+from qkernels.core.safeio import max_result_bytes, read_csv_limited
 from qkernels.suite.document.blocks import Block, Heading, Paragraph, Table, slug, to_html, to_markdown
 from qkernels.suite.runfolder import RunFolder
 from qkernels.suite.sectioncsv import SectionCSV, read_section_csv
@@ -144,6 +144,7 @@ def build_report(run: RunFolder, bench_json: list[str | Path] | None = None,
     """
     if not run.path.is_dir():
         raise InputError(f"run folder {str(run.path)!r} does not exist")
+    max_result_bytes()  # an invalid $QK_MAX_RESULT_BYTES is an error naming it, not "every part missing"
     if compare is not None and not Path(compare).is_dir():
         raise InputError(f"--compare: run folder {str(compare)!r} does not exist")
     for f in bench_json or []:

@@ -24,10 +24,7 @@ import ot
 import pandas as pd
 import torch
 
-from qkernels.geometry.distances import (
-    pairwise_fs,
-    pairwise_w2_cumulative,
-)
+from qkernels.geometry.distances import pairwise_fs, pairwise_w2_cumulative
 from qkernels.geometry.metrics import METRICS
 from qkernels.geometry.operators import Operator, OperatorList, extract_operators
 from qkernels.geometry.spectral import operator_spectra

@@ -15,7 +15,7 @@ import pandas as pd
 
 from qkernels.suite.document import plots
 from qkernels.suite.document.blocks import Block, Figure, Heading, Paragraph, Table
-from qkernels.suite.runfolder import RunFolder
+from qkernels.suite.runfolder import RunFolder, safe_name
 from qkernels.suite.sections.base import metric_frame, metric_row
 from qkernels.suite.speed.goals import GOALS
 
@@ -54,14 +54,14 @@ def _figures(run: RunFolder, df: pd.DataFrame) -> list[Block]:
             if m.empty:
                 continue
             M = _square(m, names)
-            path = run.figure(f"metrics_{metric}_{model}.png")
+            path = run.figure(f"metrics_{metric}_{safe_name(model)}.png")
             plots.heatmap(M, names, f"{model}: layer-by-layer {label.split(' ')[0]}", path, label)
             blocks.append(Figure(f"figures/{path.name}", f"{model}: {label} between every pair of layer operators"))
     within = df[(df.kind == "within_layer") & (df.metric == "fs")]
     for model in dict.fromkeys(within.model):
         w = within[within.model == model].pivot_table(index="op_a", columns="stat", values="value", sort=False)
         if {"p05", "median", "p95", "nn_median"} <= set(w.columns):
-            path = run.figure(f"metrics_filters_fs_{model}.png")
+            path = run.figure(f"metrics_filters_fs_{safe_name(model)}.png")
             plots.ranges(list(w.index), w["p05"].to_numpy(), w["median"].to_numpy(), w["p95"].to_numpy(),
                          "d_FS (rad)", f"{model}: d_FS among the filters of each layer", path,
                          extra=(w["nn_median"].to_numpy(), "median nearest-neighbour d_FS"))
