@@ -55,9 +55,17 @@ def _one_line(err: str) -> str:
     return lines[0]
 
 
+# peak RSS of this process since its exec (VmHWM). ru_maxrss is not used: on Linux a child keeps the
+# parent's maximum from before its exec, so under pytest it reports pytest's own peak.
+PEAK_RSS = ("def _peak_rss():\n"
+            "    with open('/proc/self/status') as fh:\n"
+            "        return int(fh.read().split('VmHWM:')[1].split()[0]) * 1024\n")
+
+
 def _limited(code: str, limit_bytes: int = 4 * GiB, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run ``code`` in a fresh Python under an address-space limit (``ulimit -v``)."""
-    prelude = (f"import resource\nresource.setrlimit(resource.RLIMIT_AS, ({limit_bytes}, {limit_bytes}))\n")
+    prelude = (f"import resource\nresource.setrlimit(resource.RLIMIT_AS, ({limit_bytes}, {limit_bytes}))\n"
+               + PEAK_RSS)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     env.pop("QK_MAX_MEMORY", None)
     return subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code)], capture_output=True, text=True,
@@ -83,14 +91,14 @@ _MEASURE = """
 import sys, resource, json
 from qkernels.suite.cli import main
 rc = main(sys.argv[1:])
-print(json.dumps({"rc": rc, "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}), file=sys.stderr)
+print(json.dumps({"rc": rc, "peak_rss": _peak_rss()}), file=sys.stderr)
 """
 
 
 def _measure(args: list[str], limit_bytes: int = 4 * GiB, timeout: float = 600) -> tuple[int, int, str]:
     """(exit status, peak RSS in bytes, stderr without the measurement) of ``qkernels ARGS`` in a fresh
     process under ``ulimit -v limit_bytes``."""
-    prelude = f"import resource\nresource.setrlimit(resource.RLIMIT_AS, ({limit_bytes}, {limit_bytes}))\n"
+    prelude = f"import resource\nresource.setrlimit(resource.RLIMIT_AS, ({limit_bytes}, {limit_bytes}))\n" + PEAK_RSS
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     env.pop("QK_MAX_MEMORY", None)
     p = subprocess.run([sys.executable, "-c", prelude + _MEASURE, *args], capture_output=True, text=True, env=env,
@@ -245,7 +253,7 @@ def test_quantum_registers_are_refused_from_the_shapes_before_any_copy():
                     assert "needs about" in str(exc), exc
                 else:
                     raise SystemExit("accepted")
-        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+        print(_peak_rss())
     """, timeout=120)
     assert p.returncode == 0, p.stderr
     assert int(p.stdout.split()[-1]) < 1 * GiB
@@ -344,6 +352,7 @@ def test_disk_full_is_one_line_with_the_path_and_the_free_space(tmp_path, capsys
 
 class _Steps(Section):
     name, title, summary = "robust_steps", "Steps", "three units of one row each (a test section)"
+    profiles = {"quick": None, "full": None}
     units = 3
 
     def plan(self, ctx):
@@ -361,8 +370,8 @@ class _Other(_Steps):
 
 @pytest.fixture
 def steps(monkeypatch):
-    monkeypatch.setitem(sections_pkg._REGISTRY, _Steps.name, _Steps())
-    monkeypatch.setitem(sections_pkg._REGISTRY, _Other.name, _Other())
+    monkeypatch.setitem(sections_pkg._registry(), _Steps.name, _Steps())
+    monkeypatch.setitem(sections_pkg._registry(), _Other.name, _Other())
     return _Steps.name
 
 

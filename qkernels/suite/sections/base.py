@@ -140,6 +140,52 @@ class Section(ABC):
         return [Paragraph(why)]
 
 
+class PackagedSection(Section):
+    """A section split into a plan module and a report module (every built-in section).
+
+    ``plan_module`` defines ``PROFILES``, ``COLUMNS`` and ``plan_units(ctx, profile)``;
+    ``report_module`` defines ``report_blocks(run, df)``, ``compare_metrics(df)`` and, when the
+    section judges a claim, ``claims(df)``. The subclass only names the section and the two modules.
+
+    Example:
+        >>> from types import SimpleNamespace as Module
+        >>> plan = Module(PROFILES={"quick": 2}, COLUMNS={"i": "the unit"},
+        ...               plan_units=lambda ctx, n: [Unit(f"i={i}", "", lambda i=i: pd.DataFrame({"i": [i]}))
+        ...                                          for i in range(n)])
+        >>> class Count(PackagedSection):
+        ...     name, title, summary, order = "count", "Count", "counts", 99
+        ...     plan_module, report_module = plan, Module(report_blocks=lambda run, df: [])
+        >>> ctx = SectionContext(run=None, profile="quick", device=torch.device("cpu"), seed=0)
+        >>> [u.key for u in Count().plan(ctx)], Count().columns, Count().claims(pd.DataFrame())
+        (['i=0', 'i=1'], {'i': 'the unit'}, [])
+    """
+
+    plan_module: Any = None
+    report_module: Any = None
+
+    @property
+    def columns(self) -> Mapping[str, str]:  # type: ignore[override]
+        return self.plan_module.COLUMNS
+
+    @property
+    def profiles(self) -> Mapping[str, Any]:  # type: ignore[override]
+        return self.plan_module.PROFILES
+
+    def plan(self, ctx: SectionContext) -> list[Unit]:
+        return self.plan_module.plan_units(ctx, self.profile(ctx))
+
+    def report(self, run: RunFolder, df: pd.DataFrame) -> list[Block]:
+        return [Paragraph(self.summary), *self.report_module.report_blocks(run, df)]
+
+    def claims(self, df: pd.DataFrame) -> list[Claim]:
+        judge = getattr(self.report_module, "claims", None)
+        return judge(df) if judge is not None else []
+
+    def compare_metrics(self, df: pd.DataFrame) -> pd.DataFrame:
+        compare = getattr(self.report_module, "compare_metrics", None)
+        return compare(df) if compare is not None else metric_frame([])
+
+
 #: the columns of :meth:`Section.compare_metrics`
 COMPARE_COLUMNS = ["metric", "value", "lo", "hi", "noise", "n"]
 

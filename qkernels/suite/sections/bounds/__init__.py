@@ -10,16 +10,12 @@ Example:
 
 from __future__ import annotations
 
-import pandas as pd
-
-from qkernels.suite.document.blocks import Block, Paragraph
-from qkernels.suite.runfolder import RunFolder
-from qkernels.suite.sections.base import Claim, PaperClaim, Section, SectionContext, Unit
+from qkernels.suite.sections.base import PackagedSection, PaperClaim
 from qkernels.suite.sections.bounds import plan as _plan
 from qkernels.suite.sections.bounds import report as _report
 
 
-class BoundsSection(Section):
+class BoundsSection(PackagedSection):
     name = "bounds"
     order = 30
     title = "Spectral-to-functional bounds (Theorem 2.1)"
@@ -28,22 +24,9 @@ class BoundsSection(Section):
                "sampling and gradient ascent, each value attained at a kept input x) against every bound: the "
                "true ones (Lipschitz, augmented, decomposed with the misalignment term A_ij) and the paper's "
                "spectral-only form.")
-    columns = _plan.COLUMNS
-    profiles = _plan.PROFILES
+    plan_module, report_module = _plan, _report
     paper_claims = (PaperClaim("equivalence", "Vanishing Fubini–Study / W₂ distance implies functional closeness "
                                               "(Theorem 2.1)", 10),)
-
-    def plan(self, ctx: SectionContext) -> list[Unit]:
-        return _plan.plan_units(ctx, self.profile(ctx))
-
-    def report(self, run: RunFolder, df: pd.DataFrame) -> list[Block]:
-        return [Paragraph(self.summary), *_report.report_blocks(run, df)]
-
-    def claims(self, df: pd.DataFrame) -> list[Claim]:
-        return _report.claims(df)
-
-    def compare_metrics(self, df: pd.DataFrame) -> pd.DataFrame:
-        return _report.compare_metrics(df)
 
 
 __all__ = ["BoundsSection"]

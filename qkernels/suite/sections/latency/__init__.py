@@ -18,37 +18,20 @@ Example:
 
 from __future__ import annotations
 
-import pandas as pd
-
-from qkernels.suite.document.blocks import Block, Paragraph
-from qkernels.suite.runfolder import RunFolder
-from qkernels.suite.sections.base import Claim, PaperClaim, Section, SectionContext, Unit
+from qkernels.suite.sections.base import PackagedSection, PaperClaim
 from qkernels.suite.sections.latency import plan as _plan
 from qkernels.suite.sections.latency import report as _report
 
 
-class LatencySection(Section):
+class LatencySection(PackagedSection):
     name = "latency"
     order = 50
     title = "Latency of dense and pruned models"
     summary = ("Median, p90 and p99 forward latency, throughput and memory of dense, uniformly pruned and "
                "hardware-aware pruned models on every backend of the run, the achieved speed-up against the MAC "
                "ratio, and hardware-aware against uniform pruning at equal latency and at equal accuracy.")
-    columns = _plan.COLUMNS
-    profiles = _plan.PROFILES
+    plan_module, report_module = _plan, _report
     paper_claims = (PaperClaim("hardware", "Hardware-aware pruning gives real latency gains", 50),)
-
-    def plan(self, ctx: SectionContext) -> list[Unit]:
-        return _plan.plan_units(ctx, self.profile(ctx))
-
-    def report(self, run: RunFolder, df: pd.DataFrame) -> list[Block]:
-        return [Paragraph(self.summary), *_report.report_blocks(run, df)]
-
-    def claims(self, df: pd.DataFrame) -> list[Claim]:
-        return _report.claims(df)
-
-    def compare_metrics(self, df: pd.DataFrame) -> pd.DataFrame:
-        return _report.compare_metrics(df)
 
 
 __all__ = ["LatencySection"]
