@@ -10,7 +10,7 @@ Example:
 
 from __future__ import annotations
 
-from qkernels.suite.sections.base import PackagedSection, PaperClaim
+from qkernels.suite.sections.base import PackagedSection
 from qkernels.suite.sections.metrics import plan as _plan
 from qkernels.suite.sections.metrics import report as _report
 
