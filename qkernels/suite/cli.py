@@ -233,14 +233,16 @@ def _cmd_distances(a: argparse.Namespace) -> int:
     ops_b = _operators(a.model_b, a.arch_b, a.seed, a.granularity, a.embeddings) if a.model_b is not None else None
     blocks = iter_distance_table(ops_a, ops_b, metrics=metrics, device=device)
     first = next(blocks)  # refusals (no pairs, memory) come before any output, so they are the only line
-    for ops in (ops_a, ops_b):
-        for s in (ops.skipped if ops is not None else []):
-            print(f"qkernels: skipped {s.name} ({s.module_type}): {s.reason}", file=sys.stderr)
     if a.out is None:
         _write_blocks(sys.stdout, first, blocks)
     else:
         with atomic_open(a.out) as fh:  # the CSV appears complete or not at all
             _write_blocks(fh, first, blocks)
+    # notes on the modules that are not operators, once the table is complete (a failure stays one line)
+    for ops in (ops_a, ops_b):
+        for s in (ops.skipped if ops is not None else []):
+            print(f"qkernels: skipped {s.name} ({s.module_type}): {s.reason}", file=sys.stderr)
+    if a.out is not None:
         print(a.out)
     return 0
 
