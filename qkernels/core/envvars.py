@@ -1,7 +1,7 @@
 """Checking the ``QK_*`` environment variables that hold numbers, before any work starts.
 
 A typo in such a variable must be an error that names it, not a silent fallback that changes
-what a run does (an unreadable ``QK_MAX_RESULT_BYTES`` used to make every result file "missing").
+what a run does (an unreadable ``QK_MAX_RESULT_BYTES`` would otherwise make every result file "missing").
 The command line calls :func:`check_environment` before running a command.
 
 Example:
