@@ -294,3 +294,16 @@ def test_markdown_heading_anchor_for_links():
     # an explicit anchor differing from GitHub's slug gets an <a id>, then a blank line, then the heading
     assert lines[:3] == ['<a id="metrics"></a>', "", "## Exact spectral metrics"]
     assert md.count("<a id=") == 1
+
+
+def test_a_model_name_with_a_slash_keeps_the_metrics_part(tmp_path):
+    """Figure names come from model names through safe_name: 'org/model' must not break the part."""
+    df = _tiny_metrics_csv()
+    df.loc[df.model == "toy", "model"] = "org/model"
+    df.to_csv(tmp_path / "metrics.csv", index=False)
+    (tmp_path / "env.json").write_text(json.dumps(_env()))
+    build_report(RunFolder(tmp_path))
+    md, page = _read(tmp_path)
+    assert "Agreement with the references" in md and "could not be built" not in md.lower()
+    figs = [p.name for p in (tmp_path / "figures").iterdir()]
+    assert figs and all("/" not in f for f in figs) and any(f.startswith("metrics_fs_org_model") for f in figs)
