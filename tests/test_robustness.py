@@ -347,6 +347,7 @@ def test_disk_full_is_one_line_with_the_path_and_the_free_space(tmp_path, capsys
     rc, _, err = _cli(capsys, "distances", "mlp", "--out", target)
     line = _one_line(err)
     assert rc == 2 and "No space left on device" in line and str(target) in line and "free on that file system" in line
+    assert "--resume" not in line  # the resume hint belongs to qkernels run
     assert list(tmp_path.iterdir()) == []  # no partial file, no temporary
 
 

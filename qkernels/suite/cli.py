@@ -289,20 +289,24 @@ def _free_space(path: str) -> str:
     return "free space unknown"
 
 
-def _os_error_line(exc: OSError) -> str:
+def _os_error_line(exc: OSError, command: str = "run") -> str:
     """One line for an OSError caused by the environment: what, where, and the free space."""
     reason = exc.strerror or type(exc).__name__
     if exc.filename is None:  # a write to standard output, or a file the system did not name
         return f"cannot write the output: {reason}"
     path = exc.filename
     if exc.errno in _DISK_FULL:
-        return (f"cannot write {str(path)!r}: {reason} ({_free_space(str(path))}); finished work is kept, "
-                "free some space and run again (qkernels run: --resume)")
+        if command == "run":
+            return (f"cannot write {str(path)!r}: {reason} ({_free_space(str(path))}); finished units are kept, "
+                    "free some space and continue with --resume")
+        return (f"cannot write {str(path)!r}: {reason} ({_free_space(str(path))}); nothing was left behind, "
+                "free some space and run again")
     return f"cannot use {str(path)!r}: {reason}" + (f" ({_free_space(str(path))})" if exc.errno == errno.EROFS else "")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
+    args = None
     try:
         from qkernels.core.envvars import check_environment
         from qkernels.core.memory import max_memory
@@ -322,7 +326,8 @@ def main(argv: list[str] | None = None) -> int:
             print("qkernels: internal error (this is a bug; please report it with the traceback above)",
                   file=sys.stderr)
             return 1
-        print(f"qkernels: error: {_one_line(_os_error_line(exc))}", file=sys.stderr)
+        command = getattr(args, "command", None) or "run"
+        print(f"qkernels: error: {_one_line(_os_error_line(exc, command))}", file=sys.stderr)
         return 2
     except MemoryError:
         print("qkernels: error: out of memory: the machine (or its limit) has less memory than this step needs; "
