@@ -11,224 +11,34 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import ot
 import pytest
 import torch
-from scipy import optimize, special, stats
-from torch import nn
 
-from qkernels.bounds.check import (
-    ALL_BOUNDS,
-    FALSE_BOUNDS,
-    TRUE_BOUNDS,
-    SearchConfig,
-    check_bounds,
-    check_bounds_batch,
-    witness_gap,
+from qkernels.bounds.check import ALL_BOUNDS, FALSE_BOUNDS, TRUE_BOUNDS, check_bounds, witness_gap
+from tests.bounds.reference import (
+    ACTS,
+    FAMILIES,
+    FAST,
+    NP_L,
+    RADII,
+    SHAPES,
+    aug,
+    iter_rows,
+    make_pairs,
+    np_gap,
+    orth,
+    ref_bounds,
+    ref_quantities,
+    run_batch,
+    saff_multistart,
+    violates,
 )
-from qkernels.core.errors import InputError
-
-ACTS = ["identity", "relu", "tanh", "sigmoid", "gelu"]
-RADII = [0.5, 2.0, 10.0]
-CFG = SearchConfig(samples=512, steps=40)
-FAST = dict(samples=512, steps=40)
-
-NP_ACT = {
-    "identity": lambda z: z,
-    "relu": lambda z: np.maximum(z, 0.0),
-    "tanh": np.tanh,
-    "sigmoid": special.expit,
-    "gelu": lambda z: z * special.ndtr(z),
-}
-_GELU_L = special.ndtr(math.sqrt(2)) + math.sqrt(2) * math.exp(-1) / math.sqrt(2 * math.pi)
-NP_L = {"identity": 1.0, "relu": 1.0, "tanh": 1.0, "sigmoid": 0.25, "gelu": _GELU_L}
-
-RECORD_COLUMNS = [
-    "N", "activation", "L", "R", "dtype",
-    "a_i", "a_j", "smax_i", "smax_j", "d_fs", "chord", "w2_emp_psi", "w2_emp_s", "w2_cum", "w1_cum",
-    "sdiff_inf", "sdiff_2", "dW_op", "db_norm", "dA_op", "dA_F", "A_ij",
-    "lhs_sample", "lhs_ascent", "lhs", "S_aff", "x",
-    "conv_weyl_ok", "conv_mirsky_ok", "conv_theta_ok",
-]
-
-
-# --------------------------------------------------------------------------- NumPy references
-def aug(W: np.ndarray, b: np.ndarray) -> np.ndarray:
-    m, n = W.shape
-    A = np.zeros((m + 1, n + 1))
-    A[:m, :n], A[:m, n], A[m, n] = W, b, 1.0
-    return A
-
-
-def ref_quantities(Wi, bi, Wj, bj) -> dict:
-    """Every σ- and R-independent column of the record, from NumPy / POT / SciPy."""
-    Ai, Aj = aug(Wi, bi), aug(Wj, bj)
-    Ui, si, Vti = np.linalg.svd(Ai, full_matrices=False)
-    Uj, sj, Vtj = np.linalg.svd(Aj, full_matrices=False)
-    ai, aj = np.linalg.norm(si), np.linalg.norm(sj)
-    pi, pj = si / ai, sj / aj
-    N = len(si)
-    pos = np.arange(1, N + 1) / N
-    w2sq = ot.wasserstein_1d(pos, pos, pi**2, pj**2, p=2)
-    return {
-        "N": N, "a_i": ai, "a_j": aj, "smax_i": si[0], "smax_j": sj[0],
-        "d_fs": 2 * math.asin(min(1.0, np.linalg.norm(pi - pj) / 2)),
-        "chord": np.linalg.norm(pi - pj),
-        "w2_emp_psi": np.linalg.norm(np.sort(pi) - np.sort(pj)) / math.sqrt(N),
-        "w2_emp_s": np.linalg.norm(np.sort(si) - np.sort(sj)) / math.sqrt(N),
-        "w2_cum_sq": max(float(w2sq), 0.0),
-        "w1_cum": stats.wasserstein_distance(pos, pos, pi**2, pj**2),
-        "sdiff_inf": np.max(np.abs(si - sj)), "sdiff_2": np.linalg.norm(si - sj),
-        "dW_op": np.linalg.norm(Wi - Wj, 2), "db_norm": np.linalg.norm(bi - bj),
-        "dA_op": np.linalg.norm(Ai - Aj, 2), "dA_F": np.linalg.norm(Ai - Aj),
-        "A_ij": min(np.linalg.norm(Ui @ np.diag(sj) @ Vti - Aj, 2), np.linalg.norm(Uj @ np.diag(si) @ Vtj - Ai, 2)),
-        # repeated singular values (zero padding, symmetric pairs) leave the singular frames, and so
-        # A_ij, defined only up to a rotation inside each repeated block
-        "frames_unique": min(np.min(np.abs(np.diff(si))), np.min(np.abs(np.diff(sj)))) > 1e-6 * max(si[0], sj[0]),
-    }
-
-
-def ref_bounds(q: dict, L: float, R: float, S_aff: float) -> dict:
-    """The bounds of bounds.py's docstring, from the NumPy quantities (S_aff checked separately)."""
-    rho = math.sqrt(R * R + 1)
-    amax, da = max(q["a_i"], q["a_j"]), abs(q["a_i"] - q["a_j"])
-    w2 = math.sqrt(q["w2_cum_sq"])
-    return {
-        "lipschitz": L * S_aff,
-        "lipschitz_op": L * (R * q["dW_op"] + q["db_norm"]),
-        "augmented": L * rho * q["dA_op"],
-        "decomposed_inf": L * rho * (q["sdiff_inf"] + q["A_ij"]),
-        "decomposed_2": L * rho * (q["sdiff_2"] + q["A_ij"]),
-        "decomposed_theta": L * rho * (da + amax * q["d_fs"] + q["A_ij"]),
-        "paper_spectral": L * rho * (da + amax * (q["d_fs"] + w2)),
-        "paper_generous": 10 * L * rho * (q["sdiff_2"] + amax * (q["d_fs"] + math.sqrt(w2))),
-    }
-
-
-def np_gap(Wi, bi, Wj, bj, act: str, x) -> float:
-    f = NP_ACT[act]
-    x = np.asarray(x, dtype=np.float64)
-    return float(np.linalg.norm(f(Wi @ x + bi) - f(Wj @ x + bj)))
-
-
-def saff_multistart(dW, db, R, restarts=20, seed=0) -> float:
-    """max_{‖x‖=R} ‖ΔW x + Δb‖ by L-BFGS on the sphere from random starts (independent of trust_region)."""
-    rng = np.random.default_rng(seed)
-    scale = np.linalg.norm(dW, 2) + np.linalg.norm(db)
-    if scale == 0:
-        return 0.0
-    dW, db = dW / scale, db / scale  # L-BFGS tolerances are absolute: work at unit scale
-
-    def f(z):
-        nz = np.linalg.norm(z)
-        x = R * z / nz
-        r = dW @ x + db
-        g = -2 * dW.T @ r
-        return -(r @ r), R * (g - x * (x @ g) / R**2) / nz
-
-    best = 0.0
-    for _ in range(restarts):
-        res = optimize.minimize(f, rng.standard_normal(dW.shape[1]), jac=True, method="L-BFGS-B",
-                                options={"gtol": 1e-13, "ftol": 1e-16, "maxiter": 3000})
-        best = max(best, -res.fun)
-    return math.sqrt(best) * scale
-
-
-def violates(lhs: float, B: float) -> bool:
-    return lhs > B * (1 + 1e-9) + 1e-12
-
-
-# --------------------------------------------------------------------------- scenario generation
-def _orth(rng, n):
-    q, r = np.linalg.qr(rng.standard_normal((n, n)))
-    return q * np.sign(np.diag(r))
-
-
-def make_pairs(family: str, P: int, m: int, n: int, seed: int):
-    """P pairs (Wi, bi, Wj, bj) as NumPy arrays of one scenario family."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(P):
-        w_scale, b_scale = rng.choice([0.5, 1.0, 3.0]), rng.choice([0.0, 0.1, 1.0])
-        W = rng.standard_normal((m, n)) / math.sqrt(n) * w_scale
-        b = rng.standard_normal(m) * b_scale
-        if family == "independent":  # same distribution: nearly equal Marchenko–Pastur spectra
-            out.append((W, b, rng.standard_normal((m, n)) / math.sqrt(n) * w_scale, rng.standard_normal(m) * b_scale))
-        elif family.startswith("perturb"):
-            eps = float(family.split("_")[1])
-            out.append((W, b, W + eps * rng.standard_normal((m, n)), b + eps * rng.standard_normal(m)))
-        elif family == "negate":
-            out.append((W, b, -W, -b))
-        elif family == "permute":
-            p = rng.permutation(m)
-            out.append((W, b, W[p], b[p]))
-        elif family == "right_orth":
-            out.append((W, b, W @ _orth(rng, n), b))
-        elif family == "left_orth":
-            U = _orth(rng, m)
-            out.append((W, b, U @ W, U @ b))
-        elif family == "scale2":
-            out.append((W, b, 2 * W, 2 * b))
-        elif family == "lowrank":
-            k = max(1, min(m, n) // 4)
-            Lr = rng.standard_normal((m, k)) @ rng.standard_normal((k, n)) / math.sqrt(n)
-            out.append((Lr + 1e-2 * rng.standard_normal((m, n)), b,
-                        Lr + 1e-2 * rng.standard_normal((m, n)), b + 1e-2 * rng.standard_normal(m)))
-        else:
-            raise AssertionError(family)
-    return out
-
-
-FAMILIES = ["independent", "perturb_1e-6", "perturb_1e-3", "perturb_1e-1", "negate", "permute",
-            "right_orth", "left_orth", "scale2", "lowrank"]
-SHAPES = [(8, 8), (12, 6), (6, 12), (24, 24)]
-
-
-def run_batch(pairs, acts=ACTS, radii=RADII, cfg=CFG):
-    t = lambda k: torch.as_tensor(np.stack([p[k] for p in pairs]), dtype=torch.float64)  # noqa: E731
-    return check_bounds_batch(t(0), t(1), t(2), t(3), acts, radii, cfg)
-
-
-@pytest.fixture(scope="module")
-def generated():
-    """(family, shape, pairs, rows, refs) for every family × shape: rows from one batch call."""
-    out = []
-    for fi, family in enumerate(FAMILIES):
-        for si, (m, n) in enumerate(SHAPES):
-            pairs = make_pairs(family, 3, m, n, seed=100 * fi + si)
-            rows = run_batch(pairs)
-            refs = [ref_quantities(*p) for p in pairs]
-            out.append((family, (m, n), pairs, rows, refs))
-    return out
-
-
-@pytest.fixture(scope="module")
-def padded():
-    """Cross-shape pairs through check_bounds(pad=True): (layers_i, layers_j, padded numpy, rows)."""
-    rng = np.random.default_rng(99)
-    out = []
-    for (mi, ni), (mj, nj) in [((8, 6), (6, 8)), ((10, 4), (10, 7)), ((5, 9), (7, 9))]:
-        Wi, bi = rng.standard_normal((mi, ni)) / math.sqrt(ni), rng.standard_normal(mi) * 0.3
-        Wj, bj = rng.standard_normal((mj, nj)) / math.sqrt(nj), rng.standard_normal(mj) * 0.3
-        m, n = max(mi, mj), max(ni, nj)
-        pad = lambda W, b: (np.pad(W, ((0, m - W.shape[0]), (0, n - W.shape[1]))), np.pad(b, (0, m - len(b))))  # noqa: E731
-        P = pad(Wi, bi) + pad(Wj, bj)
-        rows = [check_bounds((torch.as_tensor(Wi), torch.as_tensor(bi)), (torch.as_tensor(Wj), torch.as_tensor(bj)),
-                             act, R, pad=True, **FAST) for R in RADII for act in ACTS]
-        out.append(((Wi, bi), (Wj, bj), P, rows))
-    return out
-
-
-def _iter_rows(generated):
-    for family, shape, pairs, rows, refs in generated:
-        for r in rows:
-            yield family, shape, pairs[r["pair"]], refs[r["pair"]], r
 
 
 # --------------------------------------------------------------------------- true bounds: zero violations
 def test_true_bounds_never_violated_on_generated_pairs(generated, padded):
     n_rows = 0
-    for family, shape, pair, q, r in _iter_rows(generated):
+    for family, shape, pair, q, r in iter_rows(generated):
         n_rows += 1
         for name in TRUE_BOUNDS:
             assert not r[f"viol_{name}"], (family, shape, r["activation"], r["R"], name, r["lhs"], r[name])
@@ -244,7 +54,7 @@ def test_true_bounds_never_violated_on_generated_pairs(generated, padded):
 
 
 def test_every_row_is_a_feasible_attained_witness(generated, padded):
-    for family, shape, (Wi, bi, Wj, bj), q, r in _iter_rows(generated):
+    for family, shape, (Wi, bi, Wj, bj), q, r in iter_rows(generated):
         x = r["x"].numpy()
         assert x.shape == (shape[1],)
         assert np.linalg.norm(x) <= r["R"] * (1 + 1e-12)
@@ -258,7 +68,7 @@ def test_every_row_is_a_feasible_attained_witness(generated, padded):
 
 
 def test_flags_and_ratios_consistent_with_values(generated):
-    for _, _, _, q, r in _iter_rows(generated):
+    for _, _, _, q, r in iter_rows(generated):
         for name in ALL_BOUNDS:
             B = r[name]
             assert r[f"viol_{name}"] == violates(r["lhs"], B), name
@@ -277,7 +87,7 @@ def test_flags_and_ratios_consistent_with_values(generated):
 
 # --------------------------------------------------------------------------- the search
 def test_ascent_never_below_sampling_and_lhs_is_the_max(generated):
-    for _, _, _, _, r in _iter_rows(generated):
+    for _, _, _, _, r in iter_rows(generated):
         assert r["lhs_ascent"] >= r["lhs_sample"]  # ascent restarts include the sampled candidates
         assert r["lhs"] == max(r["lhs_sample"], r["lhs_ascent"])
         assert r["lhs"] >= 0
@@ -285,7 +95,7 @@ def test_ascent_never_below_sampling_and_lhs_is_the_max(generated):
 
 def test_identity_activation_reaches_S_aff(generated):
     n = 0
-    for family, _, _, _, r in _iter_rows(generated):
+    for family, _, _, _, r in iter_rows(generated):
         if r["activation"] != "identity" or r["S_aff"] == 0:
             continue
         n += 1
@@ -296,7 +106,7 @@ def test_identity_activation_reaches_S_aff(generated):
 
 def test_S_aff_against_independent_multistart(generated):
     checked = 0
-    for family, shape, (Wi, bi, Wj, bj), q, r in _iter_rows(generated):
+    for family, shape, (Wi, bi, Wj, bj), q, r in iter_rows(generated):
         if r["activation"] != "identity" or shape[1] > 12 or r["pair"] != 0:
             continue
         ref = saff_multistart(Wi - Wj, bi - bj, r["R"])
@@ -377,7 +187,7 @@ def test_orthogonal_mixing_violates_spectral_form():
         viol = 0
         for act in ("relu", "tanh", "gelu"):
             W, b = rng.standard_normal((8, 8)), rng.standard_normal(8) * 0.3
-            Q = _orth(rng, 8)
+            Q = orth(rng, 8)
             Wj, bj = (W @ Q, b) if kind == "right" else (Q @ W, Q @ b)
             li, lj = (torch.as_tensor(W), torch.as_tensor(b)), (torch.as_tensor(Wj), torch.as_tensor(bj))
             r = check_bounds(li, lj, act, 2.0, **FAST)
@@ -425,7 +235,7 @@ def test_scale2_relu_only_the_norm_term_saves_the_true_bound():
 
 def test_violating_rows_have_valid_witnesses(generated):
     nviol = 0
-    for family, shape, (Wi, bi, Wj, bj), q, r in _iter_rows(generated):
+    for family, shape, (Wi, bi, Wj, bj), q, r in iter_rows(generated):
         if not any(r[f"viol_{b}"] for b in FALSE_BOUNDS):
             continue
         nviol += 1
@@ -437,7 +247,7 @@ def test_violating_rows_have_valid_witnesses(generated):
 def test_record_quantities_match_numpy(generated, padded):
     keys = ["a_i", "a_j", "smax_i", "smax_j", "sdiff_inf", "sdiff_2", "dW_op", "db_norm", "dA_op", "dA_F", "A_ij",
             "chord", "d_fs", "w2_emp_psi", "w2_emp_s", "w1_cum"]
-    items = [(q, r) for _, _, _, q, r in _iter_rows(generated)]
+    items = [(q, r) for _, _, _, q, r in iter_rows(generated)]
     items += [(ref_quantities(*P), r) for _, _, P, rows in padded for r in rows]
     for q, r in items:
         scale = max(q["a_i"], q["a_j"])
@@ -467,7 +277,7 @@ def test_padding_keeps_norm_and_fs_distance(padded):
 
 
 def test_theory_identities_on_records(generated, padded):
-    rows = [r for *_, r in _iter_rows(generated)] + [r for *_, rows in padded for r in rows]
+    rows = [r for *_, r in iter_rows(generated)] + [r for *_, rows in padded for r in rows]
     for r in rows:
         ai, aj, th = r["a_i"], r["a_j"], r["d_fs"]
         scale = max(ai, aj)
@@ -495,7 +305,7 @@ def test_aligned_frames_have_zero_misalignment_and_spectral_bounds_hold():
     rng = np.random.default_rng(8)
     for m, n in [(8, 8), (10, 6), (6, 10)]:
         k = min(m, n)
-        U, V = _orth(rng, m)[:, :k], _orth(rng, n)[:, :k]
+        U, V = orth(rng, m)[:, :k], orth(rng, n)[:, :k]
         for _ in range(3):
             si = np.sort(rng.uniform(1.5, 4.0, k))[::-1]
             sj = np.sort(rng.uniform(1.5, 4.0, k))[::-1]
@@ -514,212 +324,3 @@ def test_aligned_frames_have_zero_misalignment_and_spectral_bounds_hold():
                     assert not any(r[f"viol_{t}"] for t in TRUE_BOUNDS)
                     # sorted spectra: the augmented 1 stays last
                     assert r["sdiff_inf"] == pytest.approx(np.max(np.abs(si - sj)), rel=1e-10)
-
-
-# --------------------------------------------------------------------------- record contents
-def test_record_has_all_columns(generated):
-    r = generated[0][3][0]
-    for k in RECORD_COLUMNS:
-        assert k in r, k
-    for name in ALL_BOUNDS:
-        for k in (name, f"ratio_{name}", f"viol_{name}"):
-            assert k in r, k
-        assert isinstance(r[f"viol_{name}"], bool)
-    assert set(TRUE_BOUNDS) == {"lipschitz", "lipschitz_op", "augmented", "decomposed_inf", "decomposed_2",
-                                "decomposed_theta"}
-    assert set(FALSE_BOUNDS) == {"paper_spectral", "paper_generous"}
-    assert r["dtype"] == "float64" and r["L"] == NP_L[r["activation"]]
-    assert isinstance(r["x"], torch.Tensor) and r["x"].dtype == torch.float64 and r["x"].ndim == 1
-    for k in RECORD_COLUMNS:
-        if k not in ("activation", "dtype", "x"):
-            assert math.isfinite(float(r[k])), k
-
-
-def test_batch_order_and_chunking():
-    pairs = make_pairs("independent", 5, 6, 5, seed=12)
-    acts, radii = ["tanh", "relu"], [0.5, 3.0]
-    rows = run_batch(pairs, acts=acts, radii=radii)
-    assert len(rows) == len(pairs) * len(acts) * len(radii)
-    i = 0
-    for R in radii:
-        for act in acts:
-            for p in range(len(pairs)):
-                r = rows[i]
-                assert (r["R"], r["activation"], r["pair"]) == (R, act, p)
-                q = ref_quantities(*pairs[p])
-                assert r["a_i"] == pytest.approx(q["a_i"], rel=1e-12) and r["dA_op"] == pytest.approx(q["dA_op"], rel=1e-10)
-                assert np_gap(*pairs[p], act, r["x"].numpy()) == pytest.approx(r["lhs"], rel=1e-9)
-                i += 1
-    # chunking (one pair per sampling sub-chunk, two per ascent chunk) gives the same records
-    t = lambda k: torch.as_tensor(np.stack([p[k] for p in pairs]))  # noqa: E731
-    rows2 = check_bounds_batch(t(0), t(1), t(2), t(3), acts, radii, CFG, chunk_elems=1, ascent_pairs=2)
-    for a, b in zip(rows, rows2, strict=True):
-        assert (a["R"], a["activation"], a["pair"]) == (b["R"], b["activation"], b["pair"])
-        for k in ("a_i", "a_j", "d_fs", "A_ij", "S_aff", "dA_op"):
-            assert a[k] == pytest.approx(b[k], rel=1e-10, abs=1e-13), k
-        assert np_gap(*pairs[b["pair"]], b["activation"], b["x"].numpy()) == pytest.approx(b["lhs"], rel=1e-9)
-
-
-def test_single_pair_matches_batch_row():
-    pairs = make_pairs("perturb_1e-1", 3, 7, 5, seed=13)
-    rows = run_batch(pairs, acts=["gelu"], radii=[2.0])
-    for p, (Wi, bi, Wj, bj) in enumerate(pairs):
-        r = check_bounds((torch.as_tensor(Wi), torch.as_tensor(bi)), (torch.as_tensor(Wj), torch.as_tensor(bj)),
-                         "gelu", 2.0, **FAST)
-        for k in ("a_i", "d_fs", "w2_cum", "A_ij", "S_aff", "paper_spectral", "lipschitz"):
-            assert r[k] == pytest.approx(rows[p][k], rel=1e-9, abs=1e-12), k
-        assert r["lhs"] == pytest.approx(rows[p]["lhs"], rel=1e-6)
-
-
-# --------------------------------------------------------------------------- inputs
-def test_accepts_linear_and_none_bias():
-    torch.manual_seed(0)
-    lin_i, lin_j = nn.Linear(6, 4), nn.Linear(6, 4, bias=False)
-    r1 = check_bounds(lin_i, lin_j, "tanh", 1.5, **FAST)
-    Wi, bi = lin_i.weight.detach().double(), lin_i.bias.detach().double()
-    Wj = lin_j.weight.detach().double()
-    r2 = check_bounds((Wi, bi), (Wj, None), "tanh", 1.5, **FAST)
-    r3 = check_bounds((Wi, bi), (Wj, torch.zeros(4, dtype=torch.float64)), "tanh", 1.5, **FAST)
-    for r in (r2, r3):
-        for k in ("a_i", "a_j", "d_fs", "A_ij", "S_aff", "lhs", "db_norm"):
-            assert r1[k] == pytest.approx(r[k], rel=1e-12, abs=1e-15), k
-    assert r1["db_norm"] == pytest.approx(float(torch.linalg.vector_norm(bi)), rel=1e-12)
-    assert np_gap(Wi.numpy(), bi.numpy(), Wj.numpy(), np.zeros(4), "tanh", r1["x"].numpy()) == pytest.approx(r1["lhs"], rel=1e-9)
-    # NumPy arrays, float32 and plain lists work too
-    r4 = check_bounds((Wi.numpy(), bi.numpy()), (Wj.numpy().astype(np.float32), None), "tanh", 1.5, **FAST)
-    assert r4["dtype"] == "float64" and r4["a_i"] == pytest.approx(r1["a_i"], rel=1e-12)
-    r5 = check_bounds(([[1.0, 2.0], [3.0, 4.0]], None), ([[1.0, 2.0], [3.0, 5.0]], [0.0, 1.0]), "relu", 1.0, **FAST)
-    assert r5["db_norm"] == pytest.approx(1.0)
-
-
-def _W(*shape, dtype=torch.float64):
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(0), dtype=dtype)
-
-
-@pytest.mark.parametrize("case", [
-    "shape_mismatch", "R_zero", "R_negative", "R_nan", "R_inf", "unknown_activation", "nan_W", "inf_b",
-    "one_d_W", "complex_W", "complex_b", "bad_bias_shape", "not_a_layer", "empty_W", "three_d_W", "string_W",
-])
-def test_bad_input_raises_input_error(case):
-    W = _W(4, 3)
-    li, lj, act, R, kw = (W, None), (W.clone(), None), "tanh", 1.0, {}
-    if case == "shape_mismatch":
-        lj = (_W(4, 5), None)
-    elif case == "R_zero":
-        R = 0.0
-    elif case == "R_negative":
-        R = -2.0
-    elif case == "R_nan":
-        R = float("nan")
-    elif case == "R_inf":
-        R = float("inf")
-    elif case == "unknown_activation":
-        act = "softplus"
-    elif case == "nan_W":
-        W2 = W.clone()
-        W2[1, 1] = float("nan")
-        lj = (W2, None)
-    elif case == "inf_b":
-        lj = (W, torch.tensor([0.0, float("inf"), 0.0, 0.0], dtype=torch.float64))
-    elif case == "one_d_W":
-        li = (torch.ones(3, dtype=torch.float64), None)
-    elif case == "complex_W":
-        li = (_W(4, 3, dtype=torch.complex128), None)
-    elif case == "complex_b":
-        li = (W, torch.ones(4, dtype=torch.complex128) * (1 + 1j))
-    elif case == "bad_bias_shape":
-        li = (W, torch.ones(3, dtype=torch.float64))
-    elif case == "not_a_layer":
-        li = W
-    elif case == "empty_W":
-        li, lj = (torch.zeros(0, 3, dtype=torch.float64), None), (torch.zeros(0, 3, dtype=torch.float64), None)
-    elif case == "three_d_W":
-        li = (_W(2, 4, 3), None)
-    elif case == "string_W":
-        li = (np.array([["a", "b", "c"]] * 4), None)
-    with pytest.raises(InputError) as exc:
-        check_bounds(li, lj, act, R, **kw, **FAST)
-    assert isinstance(exc.value, ValueError)
-
-
-def test_pad_allows_mismatched_shapes():
-    r = check_bounds((_W(4, 3), None), (_W(5, 6), None), "relu", 1.0, pad=True, **FAST)
-    assert (r["m"], r["n"], r["N"]) == (5, 6, 6)
-    assert r["x"].shape == (6,)
-
-
-def test_radius_may_be_a_numpy_scalar():
-    W = _W(4, 3)
-    r1 = check_bounds((W, None), (-W, None), "tanh", 2.0, **FAST)
-    r2 = check_bounds((W, None), (-W, None), "tanh", np.float32(2.0), **FAST)
-    r3 = check_bounds((W, None), (-W, None), "tanh", np.int64(2), **FAST)
-    assert r1["lhs"] == r2["lhs"] == r3["lhs"]
-    assert r2["R"] == 2.0 and isinstance(r2["R"], float)
-
-
-def test_bad_search_config_rejected():
-    W = _W(4, 3)
-    for kw in (dict(samples=0), dict(restarts=3), dict(steps=-1)):
-        with pytest.raises(InputError):
-            check_bounds((W, None), (-W, None), "tanh", 1.0, **kw)
-
-
-# --------------------------------------------------------------------------- determinism
-def test_same_seed_gives_identical_records():
-    rng = np.random.default_rng(21)
-    Wi, Wj = torch.as_tensor(rng.standard_normal((9, 7))), torch.as_tensor(rng.standard_normal((9, 7)))
-    bi = torch.as_tensor(rng.standard_normal(9))
-    for act in ("relu", "gelu"):
-        a = check_bounds((Wi, bi), (Wj, None), act, 2.0, seed=5, **FAST)
-        b = check_bounds((Wi, bi), (Wj, None), act, 2.0, seed=5, **FAST)
-        assert a.keys() == b.keys()
-        for k in a:
-            if k == "x":
-                assert torch.equal(a["x"], b["x"])
-            elif isinstance(a[k], float) and math.isnan(a[k]):
-                assert math.isnan(b[k])
-            else:
-                assert a[k] == b[k], k
-    pairs = make_pairs("independent", 3, 6, 6, seed=3)
-    r1, r2 = run_batch(pairs, acts=["tanh"], radii=[1.0]), run_batch(pairs, acts=["tanh"], radii=[1.0])
-    for a, b in zip(r1, r2, strict=True):
-        assert a["lhs"] == b["lhs"] and torch.equal(a["x"], b["x"])
-
-
-def test_seed_controls_the_samples():
-    rng = np.random.default_rng(22)
-    Wi, Wj = torch.as_tensor(rng.standard_normal((9, 7))), torch.as_tensor(rng.standard_normal((9, 7)))
-    a = check_bounds((Wi, None), (Wj, None), "tanh", 2.0, seed=5, samples=64, steps=0)
-    b = check_bounds((Wi, None), (Wj, None), "tanh", 2.0, seed=6, samples=64, steps=0)
-    assert a["lhs_sample"] != b["lhs_sample"]
-    assert a["a_i"] == b["a_i"] and a["S_aff"] == b["S_aff"]  # parameter-level columns do not depend on it
-
-
-def test_boolean_radius_is_refused():
-    import torch
-
-    from qkernels.bounds.check import check_bounds
-    from qkernels.core.errors import InputError
-
-    W = torch.eye(3, dtype=torch.float64)
-    with pytest.raises(InputError, match="R"):
-        check_bounds((W, None), (2 * W, None), "tanh", True)
-
-
-@pytest.mark.parametrize("act", ACTS)
-def test_ascent_direction_is_the_autograd_gradient(act):
-    """The analytic ascent direction equals autograd's gradient of the gap times the gap."""
-    from qkernels.bounds.activations import get_activation
-    from qkernels.bounds.check import _gap, _stacked
-
-    g = torch.Generator().manual_seed(3)
-    Wi, Wj = torch.randn(2, 7, 5, dtype=torch.float64, generator=g), torch.randn(2, 7, 5, dtype=torch.float64, generator=g)
-    bi, bj = torch.randn(2, 7, dtype=torch.float64, generator=g), torch.randn(2, 7, dtype=torch.float64, generator=g)
-    X = torch.randn(2, 6, 5, dtype=torch.float64, generator=g).requires_grad_(True)
-    a = get_activation(act)
-    W2, b2 = _stacked(Wi, bi, Wj, bj)
-    f, direction = _gap(a, W2, b2, X.detach(), direction=True)
-    ref = torch.linalg.vector_norm(a.fn(X @ Wi.mT + bi[:, None]) - a.fn(X @ Wj.mT + bj[:, None]), dim=-1)
-    (grad,) = torch.autograd.grad(ref.sum(), X)
-    torch.testing.assert_close(f, ref.detach(), rtol=1e-13, atol=1e-14)
-    torch.testing.assert_close(direction, grad * ref.detach()[..., None], rtol=1e-10, atol=1e-12)
