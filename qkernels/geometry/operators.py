@@ -1,6 +1,6 @@
 """Extraction of the affine operators (W, b) of a PyTorch model.
 
-Reshapes (documented contract; docs/operators.md has the same text):
+Reshapes (documented contract; docs/metrics.md, "Which operators a model has", has the same table):
 
 * ``nn.Linear``: W is the weight (out × in), b the bias.
 * ``nn.Conv1d/2d/3d`` with ``groups=1``, layer granularity: W = weight.reshape(out, in·∏k), the
