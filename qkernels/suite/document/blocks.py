@@ -10,7 +10,8 @@ images (``![...](...)``) and links whose target is not an anchor, http(s) or a r
 the same rule the HTML renderer applies.
 
 Example:
-    >>> import pandas as pd
+    >>> import numpy as np
+import pandas as pd
     >>> blocks = [Heading(2, "Metrics"), Paragraph("Two rows."), Table(pd.DataFrame({"a": [1.0, 2.5]}))]
     >>> print(to_markdown(blocks))
     ## Metrics
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import html
 import math
+import numbers
 import re
 from dataclasses import dataclass
 
@@ -99,7 +101,7 @@ def _md_text(text: str) -> str:
 
 
 def _md_cell(x: object) -> str:
-    return _md_text(fmt(x)).replace("|", "\\|").replace("\n", " ")
+    return _md_text(_BADGE.sub(r"**\1**", fmt(x))).replace("|", "\\|").replace("\n", " ")
 
 
 def to_markdown(blocks: list[Block]) -> str:
@@ -111,7 +113,7 @@ def to_markdown(blocks: list[Block]) -> str:
                 out.append(f'<a id="{html.escape(b.anchor)}"></a>\n')
             out.append(f"{'#' * b.level} {_md_text(b.text)}\n")
         elif isinstance(b, Paragraph):
-            out.append(_md_text(b.text) + "\n")
+            out.append(_md_text(_BADGE.sub(r"**\1**", b.text)) + "\n")
         elif isinstance(b, Table):
             if b.caption:
                 out.append(f"*{_md_text(b.caption)}*\n")
@@ -126,14 +128,33 @@ def to_markdown(blocks: list[Block]) -> str:
 
 
 _CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:1em 0;font-size:0.9em}th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}
-th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}img{max-width:100%}figcaption{color:#555}
-code{background:#f3f3f3;padding:0 3px}"""
+table{border-collapse:collapse;margin:1em 0;font-size:0.9em;max-width:100%}
+th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top;overflow-wrap:anywhere}
+td.num{text-align:right;white-space:nowrap}th{background:#f3f3f3}img{max-width:100%}figcaption{color:#555}
+code{background:#f3f3f3;padding:0 3px;overflow-wrap:anywhere}
+.verdict{display:inline-block;padding:1px 8px;border-radius:9px;font-weight:600;white-space:nowrap;color:#fff}
+.verdict-supported{background:#1a7f37}.verdict-refuted{background:#cf222e}.verdict-inconclusive{background:#9a6700}
+.verdict-not-measured{background:#6e7781}
+table#claims{width:100%}table#claims td:nth-child(1){width:30%}table#claims td:nth-child(3){width:40%}"""
+
+#: ``[[verdict:supported]]`` in a cell or paragraph renders as a coloured badge (bold text in Markdown)
+_BADGE = re.compile(r"\[\[verdict:([a-z ]+)\]\]")
+
+
+def badge(verdict: str) -> str:
+    """The markup of a verdict badge (see :data:`_BADGE`).
+
+    Example:
+        >>> _inline(badge("refuted"))
+        '<span class="verdict verdict-refuted">refuted</span>'
+    """
+    return f"[[verdict:{verdict}]]"
 
 
 def _inline(text: str) -> str:
     """Escape text, then render `code`, **bold** and [links](url) as HTML."""
     t = html.escape(text, quote=False)
+    t = _BADGE.sub(lambda m: f'<span class="verdict verdict-{m.group(1).replace(" ", "-")}">{m.group(1)}</span>', t)
     t = re.sub(r"`([^`]+)`", r"<code>\1</code>", t)
     t = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", t)
     return re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)", _link, t)
@@ -151,6 +172,11 @@ def _link(m: re.Match) -> str:
 
 
 
+def _num_class(v: object) -> str:
+    """Numbers are right-aligned (class ``num``); text is left-aligned."""
+    return ' class="num"' if isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) else ""
+
+
 def to_html(blocks: list[Block], title: str) -> str:
     """Render blocks as one standalone HTML page (figures linked by relative path)."""
     body: list[str] = []
@@ -163,7 +189,7 @@ def to_html(blocks: list[Block], title: str) -> str:
         elif isinstance(b, Table):
             head = "".join(f"<th>{html.escape(str(c))}</th>" for c in b.df.columns)
             rows = "".join(
-                "<tr>" + "".join(f"<td>{_inline(fmt(v))}</td>" for v in row) + "</tr>"
+                "<tr>" + "".join(f"<td{_num_class(v)}>{_inline(fmt(v))}</td>" for v in row) + "</tr>"
                 for row in b.df.itertuples(index=False)
             )
             cap = f"<caption>{_inline(b.caption)}</caption>" if b.caption else ""
@@ -180,4 +206,4 @@ def to_html(blocks: list[Block], title: str) -> str:
     )
 
 
-__all__ = ["Heading", "Paragraph", "Table", "Figure", "Block", "to_markdown", "to_html", "fmt", "slug"]
+__all__ = ["Heading", "Paragraph", "Table", "Figure", "Block", "to_markdown", "to_html", "fmt", "slug", "badge"]

@@ -24,44 +24,63 @@ import pandas as pd
 from qkernels.core.atomic import atomic_write_csv, atomic_write_text
 from qkernels.core.errors import InputError
 from qkernels.core.safeio import max_result_bytes, read_csv_limited
-from qkernels.suite.document.blocks import Block, Heading, Paragraph, Table, slug, to_html, to_markdown
+from qkernels.suite.document.blocks import Block, Heading, Paragraph, Table, badge, slug, to_html, to_markdown
 from qkernels.suite.runfolder import RunFolder
 from qkernels.suite.sectioncsv import SectionCSV, read_section_csv
 from qkernels.suite.sections import PAPER_CLAIMS, Claim, get_section, section_names
+from qkernels.suite.verdict import worst
 
 #: HTML id of the claims table
 CLAIMS_TABLE_ID = "claims"
+#: the columns of claims.csv (one row per claim)
+CLAIMS_COLUMNS = ["claim_id", "claim", "section", "verdict", "headline", "evidence", "anchor"]
 
 
-def _claims_table(claims: list[Claim], read: dict[str, SectionCSV]) -> pd.DataFrame:
+def _one_claim(cid: str, mine: list[Claim]) -> Claim:
+    """One row per claim: a section that gives several verdicts on one claim is combined by
+    :func:`qkernels.suite.verdict.worst` (every part must hold), evidence joined."""
+    if len(mine) == 1:
+        return mine[0]
+    verdict = worst([c.verdict for c in mine])
+    lead = next((c for c in mine if c.verdict == verdict), mine[0])
+    return Claim(cid, verdict, " ".join(c.evidence for c in mine), lead.anchor, lead.headline)
+
+
+def _claims_rows(claims: list[Claim], read: dict[str, SectionCSV]) -> list[dict]:
+    """One dict per claim of :data:`PAPER_CLAIMS`: claim_id, claim, section, verdict, headline, evidence, anchor."""
     rows = []
     for cid, (text, section) in PAPER_CLAIMS.items():
         mine = [c for c in claims if c.claim_id == cid]
         if mine:
-            for c in mine:
-                rows.append({"claim": text, "verdict": c.verdict, "numbers and confidence": c.evidence,
-                             "where": f"[{section}](#{c.anchor})"})
+            c = _one_claim(cid, mine)
+            rows.append({"claim_id": cid, "claim": text, "section": section, "verdict": c.verdict,
+                         "headline": c.headline, "evidence": c.evidence, "anchor": c.anchor})
             continue
         r = read.get(section)
         if section not in section_names():
-            why, where = f"the `{section}` section is not implemented yet", ""
+            why, anchor = f"the `{section}` section is not implemented yet", ""
         elif r is None or r.state == "absent":
-            why, where = f"the `{section}` section is not in this run", ""
+            why, anchor = f"the `{section}` section is not in this run", ""
         elif not r.usable:
-            why, where = f"`{section}.csv` could not be read", f"[{section}](#{section})"
+            why, anchor = f"`{section}.csv` could not be read", section
         else:
-            why, where = f"the `{section}` section gives no verdict on it yet", f"[{section}](#{section})"
-        rows.append({"claim": text, "verdict": "not measured", "numbers and confidence": why, "where": where})
-    return pd.DataFrame(rows)
+            why, anchor = f"the `{section}` section gives no verdict on it yet", section
+        rows.append({"claim_id": cid, "claim": text, "section": section, "verdict": "not measured",
+                     "headline": "", "evidence": why, "anchor": anchor})
+    return rows
+
+
+def _claims_table(claims: list[Claim], read: dict[str, SectionCSV]) -> pd.DataFrame:
+    """The claims table of the report: one row per claim, a verdict badge, the headline, a link."""
+    rows = _claims_rows(claims, read)
+    return pd.DataFrame([{"claim": r["claim"], "verdict": badge(r["verdict"]),
+                          "headline (95% simultaneous interval)": r["headline"] or r["evidence"],
+                          "evidence": f"[{r['section']}](#{r['anchor']})" if r["anchor"] else ""} for r in rows])
 
 
 def _claims_csv(claims: list[Claim], read: dict[str, SectionCSV]) -> pd.DataFrame:
-    """The claims table for pandas: claim_id, claim, section, verdict, evidence, anchor."""
-    table = _claims_table(claims, read)
-    ids = [cid for cid in PAPER_CLAIMS for _ in range(max(1, sum(c.claim_id == cid for c in claims)))]
-    return pd.DataFrame({"claim_id": ids, "claim": table["claim"], "section": [PAPER_CLAIMS[i][1] for i in ids],
-                         "verdict": table["verdict"], "evidence": table["numbers and confidence"],
-                         "anchor": table["where"].str.extract(r"\(#([^)]*)\)", expand=False).fillna("")})
+    """The claims table for pandas: one row per claim with :data:`CLAIMS_COLUMNS`."""
+    return pd.DataFrame(_claims_rows(claims, read), columns=CLAIMS_COLUMNS)
 
 
 def _unit_errors(run: RunFolder) -> pd.DataFrame:
@@ -197,4 +216,4 @@ def build_report(run: RunFolder, bench_json: list[str | Path] | None = None,
     return [md, html_path]
 
 
-__all__ = ["build_report", "slug", "CLAIMS_TABLE_ID"]
+__all__ = ["build_report", "slug", "CLAIMS_TABLE_ID", "CLAIMS_COLUMNS"]

@@ -77,6 +77,8 @@ class Claim:
     verdict: Verdict
     evidence: str
     anchor: str
+    #: one number with its interval (e.g. "vs l2: −3.1 [−4.0, −2.2] points"), shown in the claims table
+    headline: str = ""
 
 
 @dataclass(frozen=True)
