@@ -11,6 +11,7 @@ the same rule the HTML renderer applies.
 
 Example:
     >>> import numpy as np
+import numpy as np
 import pandas as pd
     >>> blocks = [Heading(2, "Metrics"), Paragraph("Two rows."), Table(pd.DataFrame({"a": [1.0, 2.5]}))]
     >>> print(to_markdown(blocks))
@@ -33,6 +34,7 @@ import numbers
 import re
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 
