@@ -9,7 +9,8 @@ average): after channels are removed the old statistics no longer describe the a
 every pruned model goes through it before it is evaluated.
 
 Example:
-    >>> import torch
+    >>> import numpy as np
+import torch
     >>> from qkernels.nn.data import load_data
     >>> from qkernels.nn.models import build_model
     >>> d = load_data("digits", n_train=64, n_test=32, n_calib=32, size=16)
@@ -107,21 +108,33 @@ def train(
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data: ImageSet, *, batch_size: int = 500, limit: int | None = None) -> dict:
-    """Top-1 accuracy and mean cross-entropy of ``model`` (in eval mode) on ``data``."""
+def evaluate(model: nn.Module, data: ImageSet, *, batch_size: int = 500, limit: int | None = None,
+             per_example: bool = False) -> dict:
+    """Top-1 accuracy and mean cross-entropy of ``model`` (in eval mode) on ``data``.
+
+    With ``per_example``, ``"correct"`` is also returned: a boolean NumPy array, one entry per
+    example in data order (for paired per-example tests such as McNemar's).
+    """
     if len(data) == 0:
         raise InputError("evaluate: the data set is empty")
     device = model_device(model)
     was = model.training
     model.eval()
     correct, total, loss = 0, 0, 0.0
+    hits = []
     for x, y in data.batches(batch_size, device=device, limit=limit):
         out = model(x)
         loss += float(nn.functional.cross_entropy(out, y, reduction="sum"))
-        correct += int((out.argmax(1) == y).sum())
+        hit = out.argmax(1) == y
+        correct += int(hit.sum())
         total += len(y)
+        if per_example:
+            hits.append(hit.cpu().numpy())
     model.train(was)
-    return {"accuracy": correct / total, "loss": loss / total, "n": total}
+    res = {"accuracy": correct / total, "loss": loss / total, "n": total}
+    if per_example:
+        res["correct"] = np.concatenate(hits) if hits else np.zeros(0, dtype=bool)
+    return res
 
 
 def has_batchnorm(model: nn.Module) -> bool:

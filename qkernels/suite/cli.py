@@ -83,8 +83,9 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", parser_class=_Parser, required=True)
 
     r = sub.add_parser("run", help="run the benchmark suite (all sections or those named) into one run folder")
-    r.add_argument("--profile", default="quick", choices=["quick", "full"],
-                   help="quick: a 2-core laptop (default); full: paper scale, for GPUs")
+    r.add_argument("--profile", default="quick", choices=["quick", "standard", "full"],
+                   help="quick: a 2-core laptop, ~10 min (default); standard: the profile that decides the claims "
+                        "(10 seeds, ~25 min on 2 cores); full: paper scale, for GPUs")
     r.add_argument("--sections", default=None, help="comma-separated sections (default: all registered)")
     r.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, npu, mlu, xpu, mps (default auto)")
     r.add_argument("--out", default=None, help="run folder (default reports/runs/<UTC timestamp>)")

@@ -9,12 +9,11 @@ sparsity × seed × stage) and nothing else, so a report can be rebuilt from the
 - :func:`summarize`: mean ± CI of a column per group (e.g. accuracy per method × sparsity).
 - :func:`compare_methods`: method A against each baseline at every sparsity ≥ a threshold, on
   **paired** differences (same seed = same dense model and calibration batch), with a t-interval
-  of the mean difference; ``better``/``worse`` when the interval excludes 0, else ``tie``.
-- :func:`comparison_verdict`: the claim "A beats the baselines at high sparsity" from those rows:
-  *supported* when A is significantly better than every baseline at half or more of the high
-  sparsities and never significantly worse; *refuted* when some baseline is significantly better
-  than A at half or more of them, or A never beats it while losing at least once; *inconclusive*
-  otherwise.
+  of the mean difference, its two-sided p-value and the Holm-adjusted p-value over all the rows of
+  the call; ``better``/``worse`` when the Holm-adjusted p < 0.05, else ``tie``. These per-cell rows
+  are secondary analyses: the claims are decided by :mod:`qkernels.suite.verdict` on pre-declared
+  endpoints (e.g. :mod:`qkernels.suite.sections.pruning.endpoint`).
+- :func:`pack_correct` / :func:`unpack_correct`: per-example correctness in one CSV cell.
 
 Example:
     >>> import pandas as pd
@@ -23,18 +22,19 @@ Example:
     >>> cmp = compare_methods(pd.DataFrame(rows), "a", ["b"])
     >>> cmp[["baseline", "diff", "outcome"]].to_dict("records")
     [{'baseline': 'b', 'diff': 0.2, 'outcome': 'better'}]
-    >>> comparison_verdict(cmp)[0]
-    'supported'
 """
 
 from __future__ import annotations
 
+import base64
 import math
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats as _st
+
+from qkernels.suite.verdict import holm
 
 
 def t_interval(values: Sequence[float] | np.ndarray, level: float = 0.95) -> tuple[float, float, int]:
@@ -98,7 +98,7 @@ def compare_methods(
     t-interval), ``n`` (pairs) and ``outcome``.
     """
     cols = ["model", "stage", "sparsity", "method", "baseline", "mean_method", "mean_baseline", "diff", "lo", "hi",
-            "n", "outcome"]
+            "n", "p", "p_holm", "outcome"]
     if df.empty or "method" not in df.columns:
         return pd.DataFrame(columns=cols)
     d = df[(df["stage"] == stage) & (df["sparsity"] >= min_sparsity - 1e-9)] if "stage" in df.columns else \
@@ -116,36 +116,49 @@ def compare_methods(
             diff = (a[common] - bb[common]).to_numpy()
             mean, half, n = t_interval(diff, level)
             lo, hi = mean - half, mean + half
-            outcome = "better" if n >= 2 and lo > 0 else "worse" if n >= 2 and hi < 0 else "tie"
+            sd = float(np.std(diff, ddof=1)) if n >= 2 else math.nan
+            if n < 2:
+                p = math.nan
+            elif sd == 0:
+                p = 0.0 if mean != 0 else 1.0
+            else:
+                p = float(2 * _st.t.sf(abs(mean) / (sd / math.sqrt(n)), n - 1))
             rows.append({"model": model, "stage": stage, "sparsity": float(sp), "method": method, "baseline": b,
                          "mean_method": float(a[common].mean()), "mean_baseline": float(bb[common].mean()),
-                         "diff": round(mean, 12), "lo": lo, "hi": hi, "n": n, "outcome": outcome})
-    return pd.DataFrame(rows, columns=cols)
+                         "diff": round(mean, 12), "lo": lo, "hi": hi, "n": n, "p": p})
+    out = pd.DataFrame(rows, columns=cols)
+    if len(out):
+        out["p_holm"] = holm(out["p"].to_numpy())
+        sig = out.p_holm < 1 - level
+        out["outcome"] = np.where(sig & (out["diff"] > 0), "better", np.where(sig & (out["diff"] < 0), "worse", "tie"))
+    return out
 
 
-def comparison_verdict(cmp: pd.DataFrame) -> tuple[str, str]:
-    """``(verdict, evidence)`` for "the method beats every baseline at high sparsity"."""
-    if cmp.empty:
-        return "inconclusive", "no comparable rows (the method or the baselines are missing at high sparsity)"
-    method = cmp["method"].iloc[0]
-    per = []
-    supported, refuted = True, False
-    for (model, b), g in cmp.groupby(["model", "baseline"], sort=False):
-        k = len(g)
-        wins, losses = int((g.outcome == "better").sum()), int((g.outcome == "worse").sum())
-        need = math.ceil(k / 2)
-        if not (wins >= need and losses == 0):
-            supported = False
-        if losses >= need or (wins == 0 and losses >= 1):
-            refuted = True
-        worst = g.loc[g["diff"].idxmin()]
-        per.append(f"{model}: vs {b} better at {wins}/{k}, worse at {losses}/{k} sparsities "
-                   f"(smallest Δ {worst['diff']:+.3f} [{worst['lo']:+.3f}, {worst['hi']:+.3f}] at p={worst['sparsity']:g})")
-    verdict = "refuted" if refuted else "supported" if supported else "inconclusive"
-    sps = ", ".join(f"{s:g}" for s in sorted(cmp["sparsity"].unique()))
-    ev = (f"{method}, one-shot top-1 at sparsity {sps}, paired over seeds (95% t-interval of the difference): "
-          + "; ".join(per))
-    return verdict, ev
+def pack_correct(correct: Sequence[bool] | np.ndarray) -> str:
+    """Per-example correctness as a compact text cell: ``"<n>:<base64 of the packed bits>"``.
+
+    Example:
+        >>> cell = pack_correct([True, False, True])
+        >>> cell, unpack_correct(cell).tolist()
+        ('3:oA==', [True, False, True])
+    """
+    c = np.asarray(correct, dtype=bool).ravel()
+    return f"{len(c)}:" + base64.b64encode(np.packbits(c).tobytes()).decode("ascii")
 
 
-__all__ = ["t_interval", "mean_interval", "summarize", "compare_methods", "comparison_verdict"]
+def unpack_correct(cell: object) -> np.ndarray | None:
+    """The boolean array of :func:`pack_correct`, or None for an empty or malformed cell."""
+    if not isinstance(cell, str) or ":" not in cell:
+        return None
+    n, _, data = cell.partition(":")
+    try:
+        n = int(n)
+        bits = np.unpackbits(np.frombuffer(base64.b64decode(data, validate=True), dtype=np.uint8))
+    except (ValueError, TypeError):
+        return None
+    if n < 0 or len(bits) < n:
+        return None
+    return bits[:n].astype(bool)
+
+
+__all__ = ["pack_correct", "unpack_correct", "t_interval", "mean_interval", "summarize", "compare_methods"]

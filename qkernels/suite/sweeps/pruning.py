@@ -37,6 +37,7 @@ from qkernels.nn.training import evaluate, recalibrate_bn, train
 from qkernels.pruning.prune import count_macs_params, prune
 from qkernels.pruning.registry import get_method, method_names
 from qkernels.suite.ckcache import cached_model, config_key
+from qkernels.suite.stats import pack_correct
 
 
 @dataclass(frozen=True)
@@ -264,7 +265,7 @@ BASE_COLUMNS = ["model", "arch", "data", "method", "stage", "sparsity", "replica
                 "n_test", "channel_sparsity", "channels", "channels_dense", "macs", "macs_dense", "macs_frac",
                 "params", "params_dense", "params_frac", "prune_time_s", "score_time_s", "recal_time_s",
                 "finetune_epochs", "finetune_time_s", "train_time_s", "eval_time_s", "threads", "dense_key", "cached",
-                "qmfrg_tau", "shots", "edge_agreement", "kept_agreement"]
+                "qmfrg_tau", "shots", "edge_agreement", "kept_agreement", "n_classes", "correct"]
 
 
 def dense_rows(cfg: SweepConfig, setup: ModelSetup, replicate: int, seed: int, device="cpu",
@@ -278,7 +279,7 @@ def _dense_rows(cfg, setup, replicate, seed, device, progress, cache) -> pd.Data
     data = sweep_data(cfg)
     model, info, hit = dense_model(cfg, setup, seed, device, progress, cache)
     t0 = time.perf_counter()
-    ev = evaluate(model, data.test, batch_size=cfg.eval_batch)
+    ev = evaluate(model, data.test, batch_size=cfg.eval_batch, per_example=True)
     t_eval = time.perf_counter() - t0
     macs, params = count_macs_params(model, data.example_inputs())
     return pd.DataFrame([{
@@ -289,7 +290,8 @@ def _dense_rows(cfg, setup, replicate, seed, device, progress, cache) -> pd.Data
         "params_frac": 1.0, "prune_time_s": None, "score_time_s": None, "recal_time_s": None, "finetune_epochs": 0.0,
         "finetune_time_s": None, "train_time_s": info.get("seconds"), "eval_time_s": t_eval,
         "threads": torch.get_num_threads(),
-        "dense_key": config_key(dense_config(cfg, setup, seed)), "cached": hit}], columns=BASE_COLUMNS)
+        "dense_key": config_key(dense_config(cfg, setup, seed)), "cached": hit, "n_classes": data.num_classes,
+        "correct": pack_correct(ev["correct"])}], columns=BASE_COLUMNS)
 
 
 def build_pruned(cfg: SweepConfig, setup: ModelSetup, method: str, sparsity: float, seed: int, device="cpu",
@@ -325,7 +327,7 @@ def _prune_rows(cfg, setup, method, sparsity, replicate, seed, device, progress,
     data = sweep_data(cfg)
     model, rec = build_pruned(cfg, setup, method, sparsity, seed, device, progress, options, cache=cache)
     t0 = time.perf_counter()
-    ev = evaluate(model, data.test, batch_size=cfg.eval_batch)
+    ev = evaluate(model, data.test, batch_size=cfg.eval_batch, per_example=True)
     t_eval = time.perf_counter() - t0
     groups = (rec.get("criterion") or {}).get("groups") or []
     agree = {k: (sum(g[k] for g in groups) / len(groups) if groups and all(k in g for g in groups) else None)
@@ -340,17 +342,18 @@ def _prune_rows(cfg, setup, method, sparsity, replicate, seed, device, progress,
             "score_time_s": rec["score_time_s"], "recal_time_s": rec["recal_time_s"], "train_time_s": None,
             "threads": torch.get_num_threads(),
             "dense_key": config_key(dense_config(cfg, setup, seed)), "cached": None,
-            "qmfrg_tau": criterion_tau(rec)}
+            "qmfrg_tau": criterion_tau(rec), "n_classes": data.num_classes}
     rows = [{**base, "stage": "oneshot", "accuracy": ev["accuracy"], "loss": ev["loss"], "finetune_epochs": 0.0,
-             "finetune_time_s": 0.0, "eval_time_s": t_eval}]
+             "finetune_time_s": 0.0, "eval_time_s": t_eval, "correct": pack_correct(ev["correct"])}]
     if cfg.finetunes(sparsity):
         ft = train(model, data.train, epochs=cfg.finetune_epochs, lr=cfg.finetune_lr,
                    batch_size=setup.train.batch_size, weight_decay=setup.train.weight_decay,
                    momentum=setup.train.momentum, seed=seed + 2, progress=progress,
                    desc=f"finetune {method} {sparsity:g}")
         t0 = time.perf_counter()
-        ev2 = evaluate(model, data.test, batch_size=cfg.eval_batch)
+        ev2 = evaluate(model, data.test, batch_size=cfg.eval_batch, per_example=True)
         rows.append({**base, "stage": "finetuned", "accuracy": ev2["accuracy"], "loss": ev2["loss"],
+                     "correct": pack_correct(ev2["correct"]),
                      "finetune_epochs": ft["epochs"], "finetune_time_s": ft["seconds"],
                      "eval_time_s": time.perf_counter() - t0})
     return pd.DataFrame(rows, columns=BASE_COLUMNS)

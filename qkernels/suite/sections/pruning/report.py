@@ -16,17 +16,28 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
 from qkernels.pruning.registry import methods as registered_methods
 from qkernels.suite.document import plots
-from qkernels.suite.document.blocks import Block, Figure, Heading, Paragraph, Table
+from qkernels.suite.document.blocks import Block, Figure, Heading, Paragraph, Table, badge
 from qkernels.suite.runfolder import RunFolder, safe_name
 from qkernels.suite.sections.base import Claim, metric_frame, metric_row
+from qkernels.suite.sections.pruning.calibration import SIMS, calibrate, shape_from
+from qkernels.suite.sections.pruning.endpoint import (
+    MIN_DECIDING_SEEDS,
+    PRIMARY,
+    PruningEndpoint,
+    cell_table,
+    pruning_decision,
+)
 from qkernels.suite.sections.pruning.plan import QUANTUM_METHOD
-from qkernels.suite.stats import compare_methods, comparison_verdict, mean_interval, summarize, t_interval
+from qkernels.suite.stats import compare_methods, mean_interval, summarize, t_interval, unpack_correct
+from qkernels.suite.verdict import holm, mcnemar_exact
 
 #: criteria whose verdict answers the "qmfrg" claim, and its baselines
 CLAIM_METHODS = ("qmfrg", "qmfrg-aligned")
@@ -39,6 +50,8 @@ MERGE_PAIR = ("qmfrg-merge", "qmfrg")
 PRUNE_STAGES = ("oneshot", "finetuned")
 #: sparsities at which "high sparsity" claims are judged
 HIGH_SPARSITY = 0.5
+#: anchors of the verdict and calibration parts
+VERDICT_ANCHOR, CALIBRATION_ANCHOR = "pruning-verdict", "pruning-calibration"
 
 
 def report_blocks(run: RunFolder, df: pd.DataFrame) -> list[Block]:
@@ -69,6 +82,7 @@ def report_blocks(run: RunFolder, df: pd.DataFrame) -> list[Block]:
     for model in dict.fromkeys(pr.model):
         blocks += _model_part(run, model, pr[pr.model == model], dense[dense.model == model])
     blocks += _times(pr)
+    blocks += _verdict_part(run, pr)
     blocks += _versus_random(pr)
     blocks += _qmfrg(pr)
     blocks += _blocks(run, blocks_df, dense)
@@ -289,36 +303,133 @@ def _block_claims(df: pd.DataFrame) -> list[Claim]:
 
 
 def claims(df: pd.DataFrame) -> list[Claim]:
-    """Verdicts on the ``qmfrg`` claim (against l1/l2/random, against the other baselines, merge against
-    drop) and on ``cross_arch`` (the block level)."""
+    """The verdict on the ``qmfrg`` claim (its pre-declared primary endpoint,
+    :data:`qkernels.suite.sections.pruning.endpoint.PRIMARY`) and on ``cross_arch`` (the block level)."""
     if df.empty or "method" not in df.columns:
         return []
     out = _block_claims(df)
     pr = df[df.stage.isin(PRUNE_STAGES)] if "stage" in df.columns else df
-    present = [m for m in CLAIM_METHODS if (pr.method == m).any()]
-    if not present:
-        known = [m for m in CLAIM_METHODS if m in registered_methods()]
+    if not (pr.method == PRIMARY.method).any():
+        known = PRIMARY.method in registered_methods()
         why = ("criterion registered but not in this run's pruning.csv" if known else
                "no QM-FRG criterion is registered")
         base = ", ".join(dict.fromkeys(pr.method))
-        return out + [Claim("qmfrg", "not measured", f"{why}; baselines measured: {base}", "pruning")]
-    for m in present:
-        cmp = compare_methods(pr, m, [b for b in CLAIM_BASELINES if (pr.method == b).any()],
-                              min_sparsity=HIGH_SPARSITY, stage="oneshot")
-        verdict, evidence = comparison_verdict(cmp)
-        out.append(Claim("qmfrg", verdict, evidence, "pruning"))
-        others = [b for b in OTHER_BASELINES if (pr.method == b).any()]
-        if others:
-            cmp = compare_methods(pr, m, others, min_sparsity=HIGH_SPARSITY, stage="oneshot")
-            verdict, evidence = comparison_verdict(cmp)
-            out.append(Claim("qmfrg", verdict, f"[against FPGM and the other baselines] {evidence}", "pruning"))
-    merged, dropped = MERGE_PAIR
-    if (pr.method == merged).any() and (pr.method == dropped).any():
-        cmp = compare_methods(pr, merged, [dropped], min_sparsity=HIGH_SPARSITY, stage="oneshot")
-        verdict, evidence = comparison_verdict(cmp)
-        out.append(Claim("qmfrg", verdict, f"[does merging help: merge against drop, no fine-tuning] {evidence}",
-                         "pruning"))
+        return out + [Claim("qmfrg", "not measured", f"{why}; criteria measured: {base}", VERDICT_ANCHOR)]
+    d = pruning_decision(pr)
+    return out + [Claim("qmfrg", d.verdict, d.evidence, VERDICT_ANCHOR, d.headline)]
+
+
+def _fam_table(d) -> pd.DataFrame:
+    f = d.family
+    if f.empty:
+        return f
+    return pd.DataFrame({"comparison": f.comparison, "Δ top-1 (pts)": 100 * f.estimate,
+                         "simultaneous 95% interval (pts)": [f"[{100 * lo:+.2f}, {100 * hi:+.2f}]"
+                                                             for lo, hi in zip(f.lo, f.hi)],
+                         "seeds": f.n, "Holm p (Δ > 0)": f.p_positive_holm,
+                         "Holm p (Δ < margin)": f.p_below_margin_holm, "data": f.note})
+
+
+#: the secondary analyses: (label, endpoint); they are reported and never change the verdict
+SECONDARY = (
+    ("QM-FRG aligned (our variant) against magnitude and random", PruningEndpoint(method="qmfrg-aligned")),
+    ("QM-FRG against FPGM, BN-scale and Taylor", PruningEndpoint(baselines=OTHER_BASELINES)),
+    ("QM-FRG aligned against FPGM, BN-scale and Taylor",
+     PruningEndpoint(method="qmfrg-aligned", baselines=OTHER_BASELINES)),
+    ("Merge against drop (qmfrg-merge − qmfrg, not a claim of the paper)",
+     PruningEndpoint(method=MERGE_PAIR[0], baselines=(MERGE_PAIR[1],))),
+    ("QM-FRG against magnitude and random after fine-tuning", PruningEndpoint(stage="finetuned")),
+)
+
+
+def _verdict_part(run: RunFolder, pr: pd.DataFrame) -> list[Block]:
+    """The claim's primary endpoint and verdict, the cells, the secondary analyses, the per-cell
+    comparisons and the calibration of the rule."""
+    if not (pr.method == PRIMARY.method).any():
+        return []
+    d = pruning_decision(pr)
+    out: list[Block] = [Heading(3, "Verdict on the QM-FRG claim", anchor=VERDICT_ANCHOR), Paragraph(
+        f"Verdict: {badge(d.verdict)} — {d.headline}. {PRIMARY.describe()} Rule (docs/report.md): supported when "
+        "every comparison is positive after Holm's correction over the 3 baselines (one-sided, 2.5%); refuted when "
+        f"not supported and some comparison is shown below the +{100 * PRIMARY.margin:g}-point margin (worse, or "
+        "equivalent within it); otherwise inconclusive. Standard errors over paired seeds, plus the finite test "
+        "set's variance when per-example results are in the CSV.")]
+    if not d.family.empty:
+        out.append(Table(_fam_table(d), "The primary endpoint's comparisons"))
+    cells = cell_table(pr)
+    if len(cells):
+        out.append(Table(cells.rename(columns={"best_accuracy": "best top-1", "included": "in the endpoint"}),
+                         "Cells of the endpoint: a cell whose best criterion is below 2× chance is excluded"))
+    rows = []
+    for label, ep in SECONDARY:
+        if not ((pr.method == ep.method).any() and pr.method.isin(ep.baselines).any() and (pr.stage == ep.stage).any()):
+            continue
+        s = pruning_decision(pr, ep)
+        rows.append({"analysis": label, "result": badge(s.verdict), "decisive comparison (pts)": s.headline})
+    if rows:
+        out.append(Table(pd.DataFrame(rows), "Secondary analyses (same rule, each its own family; they never change "
+                                             "the verdict above)"))
+    out += _cells_part(pr)
+    out += _calibration_part(pr)
     return out
+
+
+def _cells_part(pr: pd.DataFrame) -> list[Block]:
+    """Every cell: QM-FRG against each baseline per model × sparsity, Holm over all cells, with McNemar."""
+    base = [b for b in (*CLAIM_BASELINES, *OTHER_BASELINES) if (pr.method == b).any()]
+    cmp = compare_methods(pr, PRIMARY.method, base, min_sparsity=HIGH_SPARSITY, stage="oneshot")
+    if cmp.empty:
+        return []
+    mc = _mcnemar(pr, cmp)
+    t = pd.DataFrame({"model": cmp.model, "p": cmp.sparsity, "baseline": cmp.baseline,
+                      "Δ top-1 (pts)": 100 * cmp["diff"], "95% t-interval (pts)": [
+                          f"[{100 * lo:+.2f}, {100 * hi:+.2f}]" for lo, hi in zip(cmp.lo, cmp.hi)],
+                      "seeds": cmp.n, "Holm p": cmp.p_holm, "outcome": cmp.outcome, "McNemar seeds better / worse": mc})
+    return [Table(t, f"Per cell (secondary): `{PRIMARY.method}` against each baseline at every sparsity ≥ "
+                     f"{HIGH_SPARSITY:g}; paired t over seeds, Holm over the {len(cmp)} cells; McNemar: seeds whose "
+                     "exact per-example McNemar test (Holm over the seeds and cells) is significant, each way")]
+
+
+def _mcnemar(pr: pd.DataFrame, cmp: pd.DataFrame) -> list[str]:
+    if "correct" not in pr.columns:
+        return [""] * len(cmp)
+    one = pr[pr.stage == "oneshot"].drop_duplicates(["model", "sparsity", "method", "replicate"])
+    idx = one.set_index(["model", "sparsity", "method", "replicate"]).correct
+    tests = []
+    for i, r in enumerate(cmp.itertuples()):
+        for rep in one[(one.model == r.model) & np.isclose(one.sparsity, r.sparsity)].replicate.unique():
+            a = unpack_correct(idx.get((r.model, r.sparsity, PRIMARY.method, rep)))
+            b = unpack_correct(idx.get((r.model, r.sparsity, r.baseline, rep)))
+            if a is None or b is None or len(a) != len(b):
+                continue
+            nb, nc = int((a & ~b).sum()), int((~a & b).sum())
+            tests.append((i, nb - nc, mcnemar_exact(nb, nc)))
+    if not tests:
+        return [""] * len(cmp)
+    adj = holm([p for _, _, p in tests])
+    better, worse = [0] * len(cmp), [0] * len(cmp)
+    for (i, diff, _), p in zip(tests, adj):
+        if p < 0.05:
+            (better if diff > 0 else worse)[i] += 1
+    return [f"{b} / {w}" for b, w in zip(better, worse)]
+
+
+def _calibration_part(pr: pd.DataFrame) -> list[Block]:
+    """How often the rule is wrong on simulated sweeps of this run's shape and noise (and with the deciding seeds)."""
+    shape = shape_from(pr)
+    if shape is None:
+        return []
+    tables = [calibrate(shape, sims=SIMS)]
+    if shape.replicates < MIN_DECIDING_SEEDS:
+        tables.append(calibrate(replace(shape, replicates=MIN_DECIDING_SEEDS), sims=SIMS))
+    t = pd.concat(tables, ignore_index=True)
+    t = t.rename(columns={"effect_points": "true effect (pts)", "false_verdict": "false verdict", "mc_se": "± (MC)"})
+    return [Heading(3, "Calibration of the verdict rule", anchor=CALIBRATION_ANCHOR), Paragraph(
+        f"Simulated sweeps of this run's shape, {shape.describe()}, decided by the same code as the claim "
+        f"({SIMS} sweeps per row). False verdict: supported when the true effect is 0, refuted when it is ≥ the "
+        f"{100 * PRIMARY.margin:g}-point margin; goals ≤ 5% and power (supported at +3 points) ≥ 80% with the "
+        f"deciding profile's {MIN_DECIDING_SEEDS} seeds. Refuted at effect 0 is correct (no better by the margin)."),
+        Table(t, "Verdict rates of the rule (fractions of simulated sweeps)")]
 
 
 def _ti(values) -> tuple[float, float, int]:
