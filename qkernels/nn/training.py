@@ -9,8 +9,7 @@ average): after channels are removed the old statistics no longer describe the a
 every pruned model goes through it before it is evaluated.
 
 Example:
-    >>> import numpy as np
-import torch
+    >>> import torch
     >>> from qkernels.nn.data import load_data
     >>> from qkernels.nn.models import build_model
     >>> d = load_data("digits", n_train=64, n_test=32, n_calib=32, size=16)
@@ -26,6 +25,7 @@ import math
 import sys
 import time
 
+import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm

@@ -196,7 +196,8 @@ def decide(family: Sequence[Comparison], *, margin: float, alpha: float = ALPHA,
             "p_below_margin", "p_below_margin_holm", "note"]
     if not fam:
         why = "; ".join(f"{c.label}: {c.note or 'no data'}" for c in skipped) or "no comparisons"
-        return Decision("not measured", "", f"{what} Not measured: {why}.".strip(), pd.DataFrame(columns=cols))
+        return Decision("not measured", f"not measured: {why}", f"{what} Not measured: {why}.".strip(),
+                        pd.DataFrame(columns=cols))
     k = len(fam)
     rows = []
     for c in fam:

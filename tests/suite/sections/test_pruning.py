@@ -84,10 +84,14 @@ def test_section_rows_report_and_claims(tiny, tmp_path, counting):
     claims = md.split("## Claims of the paper")[1].split("\n## ")[0]
     assert "QM-FRG pruning beats magnitude and random pruning at high sparsity | not measured" not in claims
     qrows = [r for r in claims.splitlines() if r.startswith("| QM-FRG pruning beats")]
-    # qmfrg and qmfrg-aligned: vs l1/l2/random and vs the other baselines; merge against drop
-    assert len(qrows) == 5 and sum("does merging help" in r for r in qrows) == 1
-    assert sum("against FPGM" in r for r in qrows) == 2
-    assert all(any(v in r for v in ("supported", "refuted", "inconclusive")) for r in qrows)
+    # one row per claim: the primary endpoint's verdict with its headline and a link to the evidence
+    assert len(qrows) == 1 and "qmfrg − " in qrows[0] and "(#pruning-verdict)" in qrows[0]
+    assert any(f"**{v}**" in qrows[0] for v in ("supported", "refuted", "inconclusive", "not measured")), qrows
+    # merge against drop and the variants are secondary analyses in the pruning part
+    assert "Merge against drop" in part and "Secondary analyses" in part and "Calibration of the verdict rule" in part
+    csv = pd.read_csv(out / "claims.csv")
+    assert csv.claim_id.is_unique and "qmfrg − " in csv.set_index("claim_id").loc["qmfrg", "headline"]
+    assert one.correct.str.startswith(f"{int(one.n_test.iloc[0])}:").all() and (one.n_classes == 10).all()
     assert "QM-FRG against the baselines" in part and "threshold τ chosen" in part
     quantum = one[one.method == "qmfrg-quantum-s16"]
     assert len(quantum) == 4 and (quantum.shots == 16).all()

@@ -115,6 +115,10 @@ COLUMNS = {
     "shots": "qmfrg-quantum-s<S> rows: shots per kernel entry S",
     "block, block_distance, block_nearest, block_rank": "block rows (stage block, method block-skip): the removed "
         "residual block, its d_FS to the nearest other block, that block, its single-linkage rank",
+    "n_classes": "classes of the data set (chance level = 1 / n_classes; cells below 2× chance are left out of "
+                 "the claim's endpoint)",
+    "correct": "per-example correctness on the test split, packed: '<n>:<base64 of the packed bits>' in test order "
+               "(qkernels.suite.stats.unpack_correct); optional, for the per-example tests",
     "edge_agreement, kept_agreement": "qmfrg-quantum rows: agreement of the estimated graph with the exact one "
                                       "(edges at the exact τ; kept channels), mean over groups",
 }

@@ -63,9 +63,10 @@ def report_blocks(run: RunFolder, df: pd.DataFrame) -> list[Block]:
     dense = df[df.stage == "dense"]
     pr = df[df.stage.isin(PRUNE_STAGES)]
     blocks_df = df[df.stage == "block"]
-    reps = int(df.replicate.nunique())
+    reps = int(df.replicate.nunique()) if "replicate" in df.columns else 0
+    data = ", ".join(dict.fromkeys(df.data.astype(str))) if "data" in df.columns else "?"
     blocks.append(Paragraph(
-        f"Data `{', '.join(dict.fromkeys(df.data.astype(str)))}`; models {', '.join(dict.fromkeys(df.model))}; "
+        f"Data `{data}`; models {', '.join(dict.fromkeys(df.model))}; "
         f"criteria {', '.join(dict.fromkeys(pr.method))}; sparsities "
         f"{', '.join(f'{s:g}' for s in sorted(pr.sparsity.unique()))}; {reps} replicates (seeds). Intervals are "
         "95% Student-t intervals over replicates. Definitions, the data set and the profiles: docs/pruning.md."))
@@ -79,14 +80,24 @@ def report_blocks(run: RunFolder, df: pd.DataFrame) -> list[Block]:
             "from cache": [int(dense[dense.model == m].cached.astype(str).isin(["True", "true", "1"]).sum())
                            for m in ds.model]}),
             "Test accuracy of the trained dense models (mean ± 95% CI over replicates)")]
+    blocks += _safe("the verdict", _verdict_part, run, pr)
     for model in dict.fromkeys(pr.model):
-        blocks += _model_part(run, model, pr[pr.model == model], dense[dense.model == model])
-    blocks += _times(pr)
-    blocks += _verdict_part(run, pr)
-    blocks += _versus_random(pr)
-    blocks += _qmfrg(pr)
-    blocks += _blocks(run, blocks_df, dense)
+        blocks += _safe(f"the part of {model}", _model_part, run, model, pr[pr.model == model],
+                        dense[dense.model == model])
+    blocks += _safe("the pruning times", _times, pr)
+    blocks += _safe("the comparison with random", _versus_random, pr)
+    blocks += _safe("the QM-FRG tables", _qmfrg, pr)
+    blocks += _safe("the block level", _blocks, run, blocks_df, dense)
     return blocks
+
+
+def _safe(what: str, part, *args) -> list[Block]:
+    """One part of the report; a CSV that lacks its columns loses that part only, said in one line."""
+    try:
+        return part(*args)
+    except (KeyError, AttributeError, ValueError) as exc:
+        return [Paragraph(f"**Problem:** {what} could not be built from this pruning.csv ({type(exc).__name__}: "
+                          f"{exc}); the documented columns are in docs/sections.md.")]
 
 
 def _blocks(run: RunFolder, bl: pd.DataFrame, dense: pd.DataFrame) -> list[Block]:
