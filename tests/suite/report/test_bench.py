@@ -24,6 +24,7 @@ from qkernels.suite.report.bench import (
     goal_rows,
     load_bench_json,
 )
+from qkernels.suite.report.benchcompare import BENCH_COMPARE_COLUMNS, compare_bench, machine_differences
 from qkernels.suite.report.build import build_report
 from qkernels.suite.runfolder import RunFolder
 
@@ -185,12 +186,6 @@ def test_bench_json_over_the_size_limit_is_named_not_read(tmp_path, monkeypatch)
 
 
 # ---- --compare-bench: two pytest-benchmark files, rank test + ratio, machine check --------------
-from qkernels.suite.report.benchcompare import (  # noqa: E402
-    BENCH_COMPARE_COLUMNS,
-    compare_bench,
-    machine_differences,
-)
-
 def _times(median: float, n: int = 12, seed: int = 7) -> list[float]:
     """``n`` rounds around ``median`` with 2% noise (the same rounds for the same arguments)."""
     return list(median * (1 + np.random.default_rng(seed).normal(0, 0.02, n)))

@@ -11,10 +11,19 @@ import pytest
 
 from qkernels.suite.cli import main
 from qkernels.suite.report.build import build_report
-from qkernels.suite.report.compare import compare_runs, flag
+from qkernels.suite.report.compare import (
+    CLAIMS_COMPARE_COLUMNS,
+    COMPARE_CSV_COLUMNS,
+    compare,
+    compare_claims,
+    compare_runs,
+    flag,
+    is_regression,
+    verdict_change,
+)
 from qkernels.suite.runfolder import RunFolder
 from qkernels.suite.sections import get_section
-from qkernels.suite.sections.base import COMPARE_COLUMNS
+from qkernels.suite.sections.base import COMPARE_COLUMNS, Claim, metric_row
 from qkernels.suite.sections.quantum.report import compare_metrics as quantum_metrics
 from qkernels.suite.stats import mean_interval
 
@@ -160,15 +169,6 @@ def test_latency_metrics_one_row_per_timed_model():
 
 
 # ---- regression gating (--fail-on-regression) ---------------------------------------------------
-from qkernels.suite.report.compare import (  # noqa: E402
-    CLAIMS_COMPARE_COLUMNS,
-    COMPARE_CSV_COLUMNS,
-    compare,
-    compare_claims,
-    is_regression,
-    verdict_change,
-)
-from qkernels.suite.sections.base import Claim, metric_row  # noqa: E402
 
 
 @pytest.mark.parametrize("flag_,better,change,expected", [
