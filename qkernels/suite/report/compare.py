@@ -233,7 +233,7 @@ class RunComparison:
     def regression_lines(self) -> list[str]:
         """One line per regression (the command prints them on stderr)."""
         lines = [f"{r.section}: {r.metric}: {_pm(r.other, r.other_lo, r.other_hi)} -> "
-                 f"{_pm(r.this, r.this_lo, r.this_hi)} ({r.better} is better; intervals do not overlap)"
+                 f"{_pm(r.this, r.this_lo, r.this_hi)} ({r.better} is better; changed beyond noise)"
                  for r in self.metric_regressions.itertuples()]
         lines += [f"verdict of claim {r.claim_id!r} ({r.section}): {r.other} -> {r.this}"
                   for r in self.verdict_regressions.itertuples()]
