@@ -225,6 +225,17 @@ def test_bench_compare_identical_files_have_no_regression():
     assert (r.table.ratio == 1.0).all() and r.summary().startswith("no regression")
 
 
+def test_bench_compare_the_sample_file_with_itself_and_slowed_down():
+    sample = json.loads(SAMPLE.read_text(encoding="utf-8"))  # up to 15,735 rounds per benchmark
+    r = compare_bench(sample, sample)
+    assert r.same_machine and r.regressions.empty and len(r.table) == len(sample["benchmarks"])
+    slow = json.loads(json.dumps(sample))
+    for b in slow["benchmarks"]:
+        b["stats"]["data"] = [2 * x for x in b["stats"]["data"]]
+    t = compare_bench(slow, sample).table
+    assert set(t.result) == {"regression"} and np.allclose(t.ratio, 2.0)
+
+
 def test_bench_compare_without_usable_rounds_uses_the_ratio_only():
     def summary(name, median):
         return {"group": "g", "name": name, "stats": {"median": median, "q1": median, "q3": median, "rounds": 5}}
