@@ -1,7 +1,9 @@
 """The ``qkernels`` command line (also ``python -m qkernels``).
 
 Exit status: 0 on success; 2 on bad arguments or input, with one line on stderr saying what and
-where (no traceback); 1 on an internal failure (with the traceback). Bad input includes a full
+where (no traceback); 1 on an internal failure (with the traceback), and for ``qkernels report
+--fail-on-regression`` when the comparison finds a regression (one line per regression on stderr,
+then a summary line, no traceback). Bad input includes a full
 disk or a folder that cannot be written (the line names the path and the free space there), a
 step over the memory budget (``--max-memory``/``$QK_MAX_MEMORY``, the line gives the estimate),
 and an invalid ``QK_*`` environment variable (the line names it).
@@ -62,6 +64,17 @@ def _count(lo: int, hi: int | None = None):
     return parse
 
 
+def _ratio(text: str) -> float:
+    """argparse type of --bench-threshold: a finite ratio above 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid ratio: {text!r}") from None
+    if not 1.0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a ratio above 1 (e.g. 1.1), got {text!r}")
+    return value
+
+
 def _size(text: str) -> str:
     """argparse type of --max-memory: a size (4G, 512M, 50%), validated now, applied per command."""
     try:
@@ -100,6 +113,13 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="pytest-benchmark JSON file(s) (--benchmark-json) to add as a Benchmarks part")
     rep.add_argument("--compare", default=None, metavar="OTHER_RUN_DIR",
                      help="another run folder: per metric, the change from it to RUN_DIR, flagged outside the noise")
+    rep.add_argument("--compare-bench", default=None, metavar="OLD_JSON",
+                     help="an older pytest-benchmark JSON file: each benchmark of the one --bench-json file against it "
+                          "(ratio of medians, Mann-Whitney test on the raw rounds, machines checked)")
+    rep.add_argument("--bench-threshold", type=_ratio, default=None, metavar="RATIO",
+                     help="ratio of medians new/old above which a significant slow-down is a regression (default 1.1)")
+    rep.add_argument("--fail-on-regression", action="store_true",
+                     help="exit with status 1 when --compare or --compare-bench finds a regression")
 
     d = sub.add_parser("devices", help="list the torch backends and PennyLane devices the suite knows, usable or not")
     d.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -171,9 +191,53 @@ def _cmd_report(a: argparse.Namespace) -> int:
         raise InputError(f"run folder {a.run_dir!r} does not exist")
     if not rf.env_path.is_file() and not any(rf.path.glob("*.csv")):
         raise InputError(f"{a.run_dir!r} is not a qkernels run folder (no env.json and no section CSV)")
-    for p in build_report(rf, bench_json=a.bench_json, compare=a.compare):
+    if a.fail_on_regression and a.compare is None and a.compare_bench is None:
+        raise InputError("--fail-on-regression needs --compare OTHER_RUN_DIR or --compare-bench OLD_JSON")
+    if a.bench_threshold is not None and a.compare_bench is None:
+        raise InputError("--bench-threshold needs --compare-bench OLD_JSON")
+    if a.compare is not None:
+        other = RunFolder(a.compare)
+        if not other.path.is_dir():
+            raise InputError(f"--compare: run folder {a.compare!r} does not exist")
+        if a.fail_on_regression and not other.env_path.is_file() and not any(other.path.glob("*.csv")):
+            raise InputError(f"--compare: {a.compare!r} is not a qkernels run folder (no env.json and no section CSV)")
+    for p in build_report(rf, bench_json=a.bench_json, compare=a.compare, compare_bench=a.compare_bench,
+                          bench_threshold=a.bench_threshold):
         print(p)
-    return 0
+    regressed = False
+    if a.compare is not None:
+        regressed |= _gate_runs(rf, a.compare, a.fail_on_regression)
+    if a.compare_bench is not None:
+        regressed |= _gate_bench(a.bench_json[0], a.compare_bench, a.bench_threshold)
+    return 1 if regressed and a.fail_on_regression else 0
+
+
+def _gate_runs(rf, other: str, strict: bool) -> bool:
+    """Print the regressions of ``rf`` against run ``other`` on stderr; whether there is one."""
+    from qkernels.suite.report.compare import compare
+    from qkernels.suite.runfolder import RunFolder
+
+    result = compare(rf, RunFolder(other))
+    if strict and not result.comparable:
+        raise InputError(f"--compare: nothing to compare with {other!r} (no section with metrics in both runs and "
+                         "no claim with a verdict in both); the report is written")
+    for line in result.regression_lines():
+        print(f"qkernels: regression: {line}", file=sys.stderr)
+    print(f"qkernels: compare {other}: {result.summary()}", file=sys.stderr)
+    return bool(result.regression_lines())
+
+
+def _gate_bench(new: str, old: str, threshold: float | None) -> bool:
+    """Print the benchmark regressions of ``new`` against ``old`` on stderr; whether there is one."""
+    from qkernels.suite.report.benchcompare import THRESHOLD, compare_bench, load_pair
+
+    result = compare_bench(*load_pair(new, old), threshold or THRESHOLD)
+    for line in result.regression_lines():
+        print(f"qkernels: regression: {line}", file=sys.stderr)
+    for note in result.notes:
+        print(f"qkernels: compare-bench: note: {note}", file=sys.stderr)
+    print(f"qkernels: compare-bench {old}: {result.summary()}", file=sys.stderr)
+    return result.same_machine and not result.regressions.empty
 
 
 def _quantum_device_records() -> list[dict]:

@@ -334,3 +334,52 @@ def test_the_malicious_file_really_is_malicious(tmp_path):
     assert not marker.exists()
     torch.load(tmp_path / "evil.pt", weights_only=False)
     assert marker.exists()
+
+
+# ---- report --fail-on-regression ----------------------------------------------------------------
+def _bench_file(path, median: float, node: str = "box"):
+    rounds = list(median * (1 + np.random.default_rng(0).normal(0, 0.02, 10)))
+    path.write_text(json.dumps({"machine_info": {"node": node, "cpu": {"brand_raw": "Toy", "count": 2}},
+                                "benchmarks": [{"group": "g", "name": "t", "stats": {"data": rounds}}]}))
+    return path
+
+
+def _run_dir(path, accuracy: float):
+    path.mkdir()
+    (path / "env.json").write_text(json.dumps({"profile": "quick"}))
+    rows = [{"model": "m", "stage": "oneshot", "method": "l1", "sparsity": 0.5, "replicate": r,
+             "accuracy": accuracy + 0.002 * r} for r in range(3)]
+    pd.DataFrame(rows).to_csv(path / "pruning.csv", index=False)
+    return path
+
+
+def test_report_fail_on_regression_exit_statuses(tmp_path, capsys):
+    """0: no regression (or a change the better way); 1: a regression; 2: bad input, one line."""
+    old, up, down = (_run_dir(tmp_path / n, a) for n, a in (("old", 0.7), ("up", 0.8), ("down", 0.6)))
+    gate = ["--fail-on-regression", "--compare", old]
+    assert _cli(capsys, "report", up, *gate)[0] == 0  # accuracy rose: changed, but better
+    rc, _, err = _cli(capsys, "report", down, *gate)
+    assert rc == 1 and "qkernels: regression: pruning: top-1 m oneshot l1 p=0.5" in err and "Traceback" not in err
+    assert _cli(capsys, "report", down, "--compare", old)[0] == 0  # no gate without the flag
+    b_old, b_same, b_slow = (_bench_file(tmp_path / f"{n}.json", m) for n, m in (("o", 1.0), ("s", 1.0), ("x", 1.4)))
+    bench = ["report", old, "--fail-on-regression", "--compare-bench", b_old, "--bench-json"]
+    assert _cli(capsys, *bench, b_same)[0] == 0
+    assert _cli(capsys, *bench, b_slow)[0] == 1
+    rc, _, err = _cli(capsys, *bench, _bench_file(tmp_path / "m.json", 1.4, node="elsewhere"))
+    assert rc == 0 and "different machine" in err
+    for args in (["report", old, "--fail-on-regression"], [*bench, tmp_path / "none.json"]):
+        rc, _, err = _cli(capsys, *args)
+        assert rc == 2 and len(err.strip().splitlines()) == 1 and err.startswith("qkernels: error:"), err
+
+
+def test_report_regression_exit_1_in_a_real_process(tmp_path):
+    old = _bench_file(tmp_path / "old.json", 1.0)
+    new = _bench_file(tmp_path / "new.json", 1.5)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "env.json").write_text("{}")
+    proc = _subprocess("report", run, "--bench-json", new, "--compare-bench", old, "--fail-on-regression")
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert lines[0].startswith("qkernels: regression: t:") and "1 regression(s)" in lines[-1]
+    assert "Traceback" not in proc.stderr and (run / "bench_compare.csv").is_file()

@@ -83,6 +83,28 @@ def _claims_csv(claims: list[Claim], read: dict[str, SectionCSV]) -> pd.DataFram
     return pd.DataFrame(_claims_rows(claims, read), columns=CLAIMS_COLUMNS)
 
 
+def claims_frame(run: RunFolder) -> pd.DataFrame:
+    """The claims table of ``run`` (:data:`CLAIMS_COLUMNS`) computed from its section CSVs, writing nothing.
+
+    It is what ``claims.csv`` holds after ``qkernels report RUN``; a section whose verdicts fail on odd
+    data gives none (its claims are then "not measured").
+
+    Example:
+        >>> import tempfile
+        >>> sorted(set(claims_frame(RunFolder(tempfile.mkdtemp())).verdict))
+        ['not measured']
+    """
+    read = {name: read_section_csv(run, name) for name in section_names()}
+    claims: list[Claim] = []
+    for name, r in read.items():
+        if r.usable:
+            try:
+                claims += get_section(name).claims(r.df)
+            except Exception:  # noqa: BLE001 - as in build_report: a broken section loses only its verdicts
+                continue
+    return _claims_csv(claims, read)
+
+
 def _unit_errors(run: RunFolder) -> pd.DataFrame:
     """The units that failed on the device (``<section>_errors.csv`` of every section), if any."""
     frames = []
@@ -153,13 +175,16 @@ def _read_env(run: RunFolder) -> tuple[dict, str | None]:
 
 
 def build_report(run: RunFolder, bench_json: list[str | Path] | None = None,
-                 compare: str | Path | None = None) -> list[Path]:
+                 compare: str | Path | None = None, compare_bench: str | Path | None = None,
+                 bench_threshold: float | None = None) -> list[Path]:
     """Write report.md and report.html for ``run``; return their paths.
 
     Args:
         run: the run folder.
         bench_json: pytest-benchmark JSON files to add as a "Benchmarks" part (and bench_summary.csv).
         compare: another run folder to compare with, as a "Comparison" part (and compare.csv).
+        compare_bench: an older pytest-benchmark JSON file to compare the one ``bench_json`` file with
+            (a "Benchmark comparison" part and bench_compare.csv; ``bench_threshold``: the ratio that counts).
     """
     if not run.path.is_dir():
         raise InputError(f"run folder {str(run.path)!r} does not exist")
@@ -169,6 +194,12 @@ def build_report(run: RunFolder, bench_json: list[str | Path] | None = None,
     for f in bench_json or []:
         if not Path(f).is_file():
             raise InputError(f"--bench-json: file {str(f)!r} does not exist")
+    if compare_bench is not None and len(bench_json or []) != 1:
+        raise InputError(f"--compare-bench needs exactly one --bench-json file (the new one), got {len(bench_json or [])}")
+    if compare_bench is not None:
+        from qkernels.suite.report.benchcompare import load_pair
+
+        load_pair(bench_json[0], compare_bench)  # a bad file is bad input before anything is written
     env, env_problem = _read_env(run)
     blocks: list[Block] = [Heading(1, f"qkernels report: {run.path.name}")]
     parts: list[Block] = []
@@ -204,6 +235,10 @@ def build_report(run: RunFolder, bench_json: list[str | Path] | None = None,
         from qkernels.suite.report.bench import benchmark_blocks
 
         blocks += benchmark_blocks(run, [Path(f) for f in bench_json])
+    if compare_bench is not None:
+        from qkernels.suite.report.benchcompare import THRESHOLD, bench_compare_blocks
+
+        blocks += bench_compare_blocks(run, Path(bench_json[0]), Path(compare_bench), bench_threshold or THRESHOLD)
     if compare is not None:
         from qkernels.suite.report.compare import compare_blocks
 
@@ -216,4 +251,4 @@ def build_report(run: RunFolder, bench_json: list[str | Path] | None = None,
     return [md, html_path]
 
 
-__all__ = ["build_report", "slug", "CLAIMS_TABLE_ID", "CLAIMS_COLUMNS"]
+__all__ = ["build_report", "claims_frame", "slug", "CLAIMS_TABLE_ID", "CLAIMS_COLUMNS"]

@@ -189,24 +189,34 @@ class PackagedSection(Section):
 
 
 #: the columns of :meth:`Section.compare_metrics`
-COMPARE_COLUMNS = ["metric", "value", "lo", "hi", "noise", "n"]
+COMPARE_COLUMNS = ["metric", "value", "lo", "hi", "noise", "n", "better"]
+#: the values of ``better`` in :func:`metric_row`: which direction of change is an improvement
+BETTER = ("higher", "lower", "")
 
 
 def metric_row(metric: str, value: float, lo: float = math.nan, hi: float = math.nan, noise: str = "none",
-               n: int = 1) -> dict:
+               n: int = 1, better: str = "") -> dict:
     """One headline number for ``qkernels report --compare``.
 
     ``metric``: a stable name, the same in every run that measures it; ``value``: the number;
     ``lo``, ``hi``: its noise interval in this run; ``noise``: ``ci`` (a 95% interval from the
     replicates the CSV carries: seeds, shot runs), ``exact`` (a deterministic result of seeded
     work: any change beyond roundoff is real) or ``none`` (one measurement without replicates,
-    e.g. a median timing: no noise estimate); ``n``: the replicates behind ``value``.
+    e.g. a median timing: no noise estimate); ``n``: the replicates behind ``value``; ``better``:
+    ``higher`` (e.g. accuracy, a speed-up), ``lower`` (a latency, an error, violations) or ``""``
+    (neutral: no direction is worse). ``qkernels report --compare --fail-on-regression`` calls a
+    change a regression only when it is flagged ``changed`` and goes the worse way.
 
     Example:
         >>> metric_row("rows", 12, noise="exact")["value"]
         12.0
+        >>> metric_row("top-1", 0.9, 0.88, 0.92, "ci", 3, better="higher")["better"]
+        'higher'
     """
-    return {"metric": metric, "value": float(value), "lo": float(lo), "hi": float(hi), "noise": noise, "n": int(n)}
+    if better not in BETTER:
+        raise ValueError(f"better must be one of {BETTER}, got {better!r}")
+    return {"metric": metric, "value": float(value), "lo": float(lo), "hi": float(hi), "noise": noise, "n": int(n),
+            "better": better}
 
 
 def metric_frame(rows: list[dict]) -> pd.DataFrame:
@@ -219,5 +229,5 @@ def metric_frame(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COMPARE_COLUMNS)
 
 
-__all__ = ["Section", "SectionContext", "Unit", "Claim", "PaperClaim", "Verdict", "COMPARE_COLUMNS", "metric_row",
-           "metric_frame"]
+__all__ = ["Section", "SectionContext", "Unit", "Claim", "PaperClaim", "Verdict", "COMPARE_COLUMNS", "BETTER",
+           "metric_row", "metric_frame"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from qkernels.suite.report.bench import (
     goal_rows,
     load_bench_json,
 )
+from qkernels.suite.report.benchcompare import BENCH_COMPARE_COLUMNS, compare_bench, machine_differences
 from qkernels.suite.report.build import build_report
 from qkernels.suite.runfolder import RunFolder
 
@@ -181,3 +183,120 @@ def test_bench_json_over_the_size_limit_is_named_not_read(tmp_path, monkeypatch)
     monkeypatch.setenv("QK_MAX_RESULT_BYTES", "1000")
     data, why = load_bench_json(p)
     assert data is None and "limit" in why and why.startswith("big.json")
+
+
+# ---- --compare-bench: two pytest-benchmark files, rank test + ratio, machine check --------------
+def _times(median: float, n: int = 12, seed: int = 7) -> list[float]:
+    """``n`` rounds around ``median`` with 2% noise (the same rounds for the same arguments)."""
+    return list(median * (1 + np.random.default_rng(seed).normal(0, 0.02, n)))
+
+
+def _doc(benchmarks, node="box", **machine):
+    mi = {"node": node, "processor": "", "machine": "x86_64", "python_version": "3.11.7",
+          "cpu": {"brand_raw": "Toy CPU", "count": 2}, **machine}
+    return {"machine_info": mi, "commit_info": {"id": "abc"}, "benchmarks": benchmarks}
+
+
+def _results(new, old, **kw):
+    return compare_bench(new, old, **kw).table.set_index("name").result.to_dict()
+
+
+def test_bench_compare_rank_test_and_threshold():
+    old = _doc([_bench("slow", _times(1.0)), _bench("fast", _times(1.0)), _bench("same", _times(1.0)),
+                _bench("bit", _times(1.0)), _bench("gone", _times(1.0))])
+    new = _doc([_bench("slow", _times(1.3, seed=1)), _bench("fast", _times(0.7, seed=2)), _bench("same", _times(1.0)),
+                _bench("bit", _times(1.05, seed=3)), _bench("added", _times(1.0))])
+    r = compare_bench(new, old)
+    assert list(r.table.columns) == BENCH_COMPARE_COLUMNS and r.same_machine
+    assert _results(new, old) == {"slow": "regression", "fast": "improvement", "same": "within noise",
+                                  "bit": "below threshold", "added": "only in new", "gone": "only in old"}
+    t = r.table.set_index("name")
+    assert t.loc["slow", "ratio"] == pytest.approx(1.3, rel=0.05) and t.loc["slow", "p_value"] < 1e-4
+    assert t.loc["slow", "test"] == "mann-whitney"
+    # a 5% slow-down is significant with 12 rounds: it counts only with a threshold below it
+    assert _results(new, old, threshold=1.02)["bit"] == "regression"
+    assert r.regression_lines()[0].startswith("slow: median") and "1 regression(s)" in r.summary()
+
+
+def test_bench_compare_identical_files_have_no_regression():
+    doc = _doc([_bench("a", _times(1.0)), _bench("b", [2.0] * 5)])
+    r = compare_bench(doc, doc)
+    assert r.regressions.empty and set(r.table.result) == {"within noise"}
+    assert (r.table.ratio == 1.0).all() and r.summary().startswith("no regression")
+
+
+def test_bench_compare_the_sample_file_with_itself_and_slowed_down():
+    sample = json.loads(SAMPLE.read_text(encoding="utf-8"))  # up to 15,735 rounds per benchmark
+    r = compare_bench(sample, sample)
+    assert r.same_machine and r.regressions.empty and len(r.table) == len(sample["benchmarks"])
+    slow = json.loads(json.dumps(sample))
+    for b in slow["benchmarks"]:
+        b["stats"]["data"] = [2 * x for x in b["stats"]["data"]]
+    t = compare_bench(slow, sample).table
+    assert set(t.result) == {"regression"} and np.allclose(t.ratio, 2.0)
+
+
+def test_bench_compare_without_usable_rounds_uses_the_ratio_only():
+    def summary(name, median):
+        return {"group": "g", "name": name, "stats": {"median": median, "q1": median, "q3": median, "rounds": 5}}
+
+    old = _doc([summary("x", 1.0), summary("y", 1.0), _bench("few", [1.0, 1.0]), _bench("three", [1.0, 1.1, 0.9])])
+    new = _doc([summary("x", 1.3), summary("y", 2.0), _bench("few", [2.0, 2.0]), _bench("three", [3.0, 3.1, 2.9])])
+    t = compare_bench(new, old).table.set_index("name")
+    assert t.loc["x", "test"] == "no raw rounds: ratio only" and t.loc["x", "result"] == "below threshold"
+    assert t.loc["y", "result"] == "regression" and math.isnan(t.loc["y", "p_value"])
+    assert t.loc["few", "test"].startswith("fewer than 3 rounds") and t.loc["few", "result"] == "regression"
+    # 3 against 3 rounds: the exact test cannot reach p < 0.05 (its smallest p is 0.1), so the ratio decides
+    assert t.loc["three", "test"].startswith("too few rounds") and t.loc["three", "result"] == "regression"
+
+
+def test_bench_compare_different_machine_is_not_compared():
+    old = _doc([_bench("slow", _times(1.0))])
+    new = _doc([_bench("slow", _times(3.0))], node="other", cpu={"brand_raw": "Big CPU", "count": 64})
+    r = compare_bench(new, old)
+    assert not r.same_machine and r.regressions.empty
+    assert r.table.result.tolist() == ["not compared (different machine)"] and math.isnan(r.table.ratio[0])
+    assert "node: 'other' vs 'box'" in r.summary() and "cpu.count: 64 vs 2" in r.summary()
+    assert machine_differences(new, new) == [] and machine_differences({}, old) is None
+
+
+def test_cli_compare_bench_exit_codes_and_outputs(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "env.json").write_text("{}")
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(_doc([_bench("t", _times(1.0)), _bench("u", _times(1.0))])))
+    same = tmp_path / "same.json"
+    same.write_text(old.read_text())
+    slow = tmp_path / "slow.json"
+    slow.write_text(json.dumps(_doc([_bench("t", _times(1.5)), _bench("u", _times(1.0))])))
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_text(json.dumps(_doc([_bench("t", _times(1.5))], node="ci-42")))
+    args = ["report", str(run), "--compare-bench", str(old), "--fail-on-regression", "--bench-json"]
+
+    capsys.readouterr()
+    assert main([*args, str(same)]) == 0
+    assert "no regression" in capsys.readouterr().err
+    assert main([*args, str(slow)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith("qkernels: regression: t: median") and "1 regression(s)" in err[-1]
+    csv = pd.read_csv(run / "bench_compare.csv")
+    assert list(csv.columns) == BENCH_COMPARE_COLUMNS and csv.set_index("name").result["t"] == "regression"
+    md = (run / "report.md").read_text(encoding="utf-8")
+    assert "## Benchmark comparison with old.json" in md and "1 regression(s): `t`" in md
+    assert main([*args, str(slow), "--bench-threshold", "2"]) == 0  # a 1.5x slow-down under a 2x threshold
+    capsys.readouterr()
+    assert main([*args, str(elsewhere)]) == 0  # another machine: reported, never a regression
+    assert "different machine (node: 'ci-42' vs 'box')" in capsys.readouterr().err
+    assert "**Different machine:**" in (run / "report.md").read_text(encoding="utf-8")
+
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    for extra, match in [([str(same), str(slow)], "exactly one --bench-json"),
+                         ([str(bad)], "not a pytest-benchmark JSON file"),
+                         ([str(slow), "--bench-threshold", "0.9"], "ratio above 1"),
+                         ([str(tmp_path / "absent.json")], "does not exist")]:
+        capsys.readouterr()
+        assert main([*args, *extra]) == 2, extra
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("qkernels: error:") and match in lines[0], lines

@@ -11,10 +11,19 @@ import pytest
 
 from qkernels.suite.cli import main
 from qkernels.suite.report.build import build_report
-from qkernels.suite.report.compare import compare_runs, flag
+from qkernels.suite.report.compare import (
+    CLAIMS_COMPARE_COLUMNS,
+    COMPARE_CSV_COLUMNS,
+    compare,
+    compare_claims,
+    compare_runs,
+    flag,
+    is_regression,
+    verdict_change,
+)
 from qkernels.suite.runfolder import RunFolder
 from qkernels.suite.sections import get_section
-from qkernels.suite.sections.base import COMPARE_COLUMNS
+from qkernels.suite.sections.base import COMPARE_COLUMNS, Claim, metric_row
 from qkernels.suite.sections.quantum.report import compare_metrics as quantum_metrics
 from qkernels.suite.stats import mean_interval
 
@@ -157,3 +166,151 @@ def test_latency_metrics_one_row_per_timed_model():
                                    "speed-up m cpu l1 p=0.5 b=8"]
     assert out.value.tolist() == [0.02, 0.01, 2.0] and set(out.noise) == {"none"}
     assert latency_metrics(pd.DataFrame()).empty
+
+
+# ---- regression gating (--fail-on-regression) ---------------------------------------------------
+
+
+@pytest.mark.parametrize("flag_,better,change,expected", [
+    ("changed", "higher", -0.1, True), ("changed", "higher", 0.1, False),
+    ("changed", "lower", 0.1, True), ("changed", "lower", -0.1, False),
+    ("changed", "", -0.1, False),  # neutral metrics never regress
+    ("within noise", "higher", -0.1, False), ("no noise estimate", "lower", 5.0, False),
+    ("changed", "higher", NAN, False),
+])
+def test_regression_is_a_change_in_the_worse_direction(flag_, better, change, expected):
+    assert is_regression(flag_, better, change) is expected
+
+
+@pytest.mark.parametrize("other,this,expected", [
+    ("supported", "inconclusive", "worse"), ("supported", "refuted", "worse"), ("inconclusive", "refuted", "worse"),
+    ("refuted", "supported", "better"), ("inconclusive", "inconclusive", "same"),
+    ("supported", "not measured", "not compared (not measured in this run)"),
+    ("not measured", "refuted", "not compared (not measured in the other run)"),
+])
+def test_verdict_change_follows_the_verdict_order(other, this, expected):
+    assert verdict_change(other, this) == expected
+
+
+def test_metric_row_direction_is_checked():
+    assert metric_row("x", 1.0)["better"] == ""
+    with pytest.raises(ValueError, match="better"):
+        metric_row("x", 1.0, better="up")
+
+
+def test_direction_decides_what_a_regression_is(tmp_path):
+    base = _run(tmp_path / "base", _pruning())
+    worse = _run(tmp_path / "worse", _pruning(shift=-0.2))
+    better = _run(tmp_path / "better", _pruning(shift=+0.2))
+    down, up = compare(worse, base), compare(better, base)
+    key = "top-1 m oneshot l1 p=0.5"
+    assert down.metrics.set_index("metric").loc[key, ["flag", "better", "regression"]].tolist() == [
+        "changed", "higher", True]
+    # the same size of change the other way is flagged too, but is no regression: the direction matters
+    assert up.metrics.set_index("metric").loc[key, ["flag", "regression"]].tolist() == ["changed", False]
+    assert up.metric_regressions.empty and list(down.metric_regressions.metric) == [key]
+    assert "1 regression(s): 1 metric(s), 0 verdict(s)" in down.summary()
+    assert compare(base, base).summary().startswith("no regression")
+
+
+def test_quantum_error_rising_is_a_regression_and_falling_is_not():
+    rng = np.random.default_rng(0)
+
+    def df(scale):
+        return pd.DataFrame({"kind": "estimate", "estimator": "swap", "shots": 1000.0, "noise_where": "none",
+                             "f_err": rng.normal(0, scale, 300), "covered": rng.random(300) < 0.95})
+
+    a, b = quantum_metrics(df(0.01)).set_index("metric"), quantum_metrics(df(0.03)).set_index("metric")
+    row = "rmse_F swap S=1000"
+    assert a.loc[row, "better"] == "lower" and a.loc["coverage swap S=1000", "better"] == "higher"
+    f = flag(a.loc[row, "value"], a.loc[row, "lo"], a.loc[row, "hi"], "ci",
+             b.loc[row, "value"], b.loc[row, "lo"], b.loc[row, "hi"], "ci")
+    assert f == "changed"
+    assert is_regression(f, "lower", b.loc[row, "value"] - a.loc[row, "value"])
+    assert not is_regression(f, "lower", a.loc[row, "value"] - b.loc[row, "value"])
+
+
+def _claims_csv(run: RunFolder, **verdicts: str) -> None:
+    pd.DataFrame([{"claim_id": c, "claim": f"claim {c}", "section": "pruning", "verdict": v, "headline": "",
+                   "evidence": "", "anchor": ""} for c, v in verdicts.items()]).to_csv(run.path / "claims.csv",
+                                                                                         index=False)
+
+
+def test_verdicts_compared_from_claims_csv(tmp_path):
+    other, this = _run(tmp_path / "a"), _run(tmp_path / "b")
+    _claims_csv(other, qmfrg="supported", hardware="inconclusive", quantum="refuted", cross_arch="supported")
+    _claims_csv(this, qmfrg="refuted", hardware="supported", quantum="not measured", cross_arch="supported")
+    table, notes = compare_claims(this, other)
+    assert list(table.columns) == CLAIMS_COMPARE_COLUMNS and notes == []
+    t = table.set_index("claim_id")
+    assert t.change.to_dict() == {"qmfrg": "worse", "hardware": "better", "cross_arch": "same",
+                                  "quantum": "not compared (not measured in this run)"}
+    assert t.regression.to_dict() == {"qmfrg": True, "hardware": False, "quantum": False, "cross_arch": False}
+    lines = compare(this, other).regression_lines()
+    assert lines == ["verdict of claim 'qmfrg' (pruning): supported -> refuted"]
+
+
+def test_verdicts_recomputed_when_claims_csv_is_absent(tmp_path):
+    other, this = _run(tmp_path / "a", _pruning()), _run(tmp_path / "b", _pruning())
+    _claims_csv(this, qmfrg="not measured")
+    table, notes = compare_claims(this, other)
+    assert any("no claims.csv" in n and "recomputed" in n for n in notes)
+    assert set(table.claim_id) >= {"qmfrg", "equivalence"} and not table.regression.any()
+
+
+def test_cli_fail_on_regression_exit_codes(tmp_path, capsys):
+    base = _run(tmp_path / "base", _pruning())
+    same = _run(tmp_path / "same", _pruning())
+    worse = _run(tmp_path / "worse", _pruning(shift=-0.2))
+    better = _run(tmp_path / "better", _pruning(shift=+0.2))
+    capsys.readouterr()
+    assert main(["report", str(same.path), "--compare", str(base.path), "--fail-on-regression"]) == 0
+    assert "no regression" in capsys.readouterr().err
+    assert main(["report", str(better.path), "--compare", str(base.path), "--fail-on-regression"]) == 0
+    capsys.readouterr()
+    assert main(["report", str(worse.path), "--compare", str(base.path), "--fail-on-regression"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith("qkernels: regression: pruning: top-1 m oneshot l1 p=0.5:") and "Traceback" not in err
+    assert "1 regression(s)" in err[-1] and len(err) == 2
+    # without the flag the same comparison reports and exits 0
+    assert main(["report", str(worse.path), "--compare", str(base.path)]) == 0
+    csv = pd.read_csv(worse.path / "compare.csv")
+    assert list(csv.columns) == COMPARE_CSV_COLUMNS and csv.regression.sum() == 1
+    md = (worse.path / "report.md").read_text(encoding="utf-8")
+    assert "### Regressions" in md and "| metric | pruning | top-1 m oneshot l1 p=0.5 |" in md
+    assert "### Regressions" in (better.path / "report.md").read_text(encoding="utf-8")
+
+
+def test_cli_verdict_regression_exits_1(tmp_path, capsys, monkeypatch):
+    from qkernels.suite.sections import get_section
+
+    other, this = _run(tmp_path / "a", _pruning()), _run(tmp_path / "b", _pruning())
+    _claims_csv(other, qmfrg="supported")
+    monkeypatch.setattr(type(get_section("pruning")), "claims",
+                        lambda self, df: [Claim("qmfrg", "inconclusive", "planted", "pruning")])
+    capsys.readouterr()
+    assert main(["report", str(this.path), "--compare", str(other.path), "--fail-on-regression"]) == 1
+    err = capsys.readouterr().err
+    assert "qkernels: regression: verdict of claim 'qmfrg'" in err and "supported -> inconclusive" in err
+    assert "| verdict | pruning |" in (this.path / "report.md").read_text(encoding="utf-8")
+    assert pd.read_csv(this.path / "compare_claims.csv").set_index("claim_id").loc["qmfrg", "regression"]
+
+
+@pytest.mark.parametrize("args,match", [
+    (["--fail-on-regression"], "needs --compare"),
+    (["--compare", "{empty}", "--fail-on-regression"], "not a qkernels run folder"),
+    (["--compare", "{nocommon}", "--fail-on-regression"], "nothing to compare"),
+    (["--bench-threshold", "1.2"], "needs --compare-bench"),
+    (["--compare-bench", "{nope}.json", "--bench-json", "{nope}.json"], "does not exist"),
+])
+def test_cli_gating_bad_input_exits_2_with_one_line(tmp_path, capsys, args, match):
+    this = _run(tmp_path / "this", _pruning())
+    (tmp_path / "empty").mkdir()
+    nocommon = _run(tmp_path / "nocommon")
+    (nocommon.path / "bounds.csv").write_text("kind,scenario\nspeed,s\n")
+    (this.path / "claims.csv").unlink(missing_ok=True)
+    fmt = {"empty": tmp_path / "empty", "nocommon": nocommon.path, "nope": tmp_path / "nope"}
+    capsys.readouterr()
+    rc = main(["report", str(this.path), *[a.format(**fmt) for a in args]])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and err[0].startswith("qkernels: error:") and match in err[0], err

@@ -153,7 +153,7 @@ def compare_metrics(df: pd.DataFrame) -> pd.DataFrame:
         b = c[len("viol_"):]
         rows.append(metric_row(f"violations {b}",
                                int(pairs[c].astype(str).str.lower().isin(["true", "1", "1.0"]).sum()),
-                               noise="exact", n=len(pairs)))
+                               noise="exact", n=len(pairs), better="lower"))
         if f"ratio_{b}" in pairs.columns:
             r = pd.to_numeric(pairs[f"ratio_{b}"], errors="coerce").replace(np.inf, np.nan)
             rows.append(metric_row(f"median lhs/B {b}", r.median(), noise="exact", n=len(pairs)))
@@ -161,7 +161,7 @@ def compare_metrics(df: pd.DataFrame) -> pd.DataFrame:
     if not speed.empty and {"param", "lhs"} <= set(speed.columns):
         v = dict(zip(speed.param, speed.lhs))
         if "pairs_per_second" in v:
-            rows.append(metric_row("checker pairs/s", v["pairs_per_second"]))
+            rows.append(metric_row("checker pairs/s", v["pairs_per_second"], better="higher"))
     return metric_frame(rows)
 
 

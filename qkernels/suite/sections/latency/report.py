@@ -221,9 +221,9 @@ def compare_metrics(df: pd.DataFrame) -> pd.DataFrame:
     timed = df[(df.kind == "model") & df.median_s.notna()]
     for _, r in timed.iterrows():
         tag = f"{r.model} {r.backend} {r.method} p={float(r.sparsity):g} b={int(r.batch)}"
-        rows.append(metric_row(f"latency median_s {tag}", r.median_s))
+        rows.append(metric_row(f"latency median_s {tag}", r.median_s, better="lower"))
         if "speedup" in timed.columns and pd.notna(r.get("speedup")) and r.method != "dense":
-            rows.append(metric_row(f"speed-up {tag}", r.speedup))
+            rows.append(metric_row(f"speed-up {tag}", r.speedup, better="higher"))
     return metric_frame(rows)
 
 

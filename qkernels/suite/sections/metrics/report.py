@@ -137,7 +137,8 @@ def compare_metrics(df: pd.DataFrame) -> pd.DataFrame:
     stat = speed["stat"].astype(str) if "stat" in speed.columns else pd.Series("", index=speed.index)
     speed = speed[stat.str.endswith("_s") | stat.str.startswith(("ratio", "speedup"))]
     for _, r in speed.iterrows():
-        rows.append(metric_row(f"speed {r.metric} {r.stat}", r.value))
+        better = "higher" if str(r.stat).startswith("speedup") else "lower"  # times (_s) and ratios to a reference
+        rows.append(metric_row(f"speed {r.metric} {r.stat}", r.value, better=better))
     return metric_frame(rows)
 
 

@@ -462,7 +462,7 @@ def compare_metrics(df: pd.DataFrame) -> pd.DataFrame:
     for (model, stage, method, sp), g in df.groupby(["model", "stage", "method", "sparsity"], sort=False):
         m, lo, hi, n = mean_interval(g.accuracy)
         name = f"top-1 {model} dense" if stage == "dense" else f"top-1 {model} {stage} {method} p={float(sp):g}"
-        rows.append(metric_row(name, m, lo, hi, "ci" if n >= 2 else "none", n))
+        rows.append(metric_row(name, m, lo, hi, "ci" if n >= 2 else "none", n, better="higher"))
     return metric_frame(rows)
 
 

@@ -370,14 +370,16 @@ def compare_metrics(df: pd.DataFrame) -> pd.DataFrame:
     for (e, S), g in est.groupby(["estimator", "shots"], sort=True):
         m, lo, hi, n = mean_interval(g.f_err.to_numpy(float) ** 2)
         root = lambda x: math.sqrt(max(x, 0.0)) if math.isfinite(x) else math.nan  # noqa: E731
-        rows.append(metric_row(f"rmse_F {e} S={int(S)}", root(m), root(lo), root(hi), "ci" if n >= 2 else "none", n))
+        rows.append(metric_row(f"rmse_F {e} S={int(S)}", root(m), root(lo), root(hi), "ci" if n >= 2 else "none", n,
+                               better="lower"))
         cov = g.covered.astype(str).str.lower().isin(["true", "1", "1.0"]).astype(float)
         m, lo, hi, n = mean_interval(cov)
-        rows.append(metric_row(f"coverage {e} S={int(S)}", m, lo, hi, "ci" if n >= 2 else "none", n))
+        # lower coverage of the nominal 95% intervals is the failure (above it they are only conservative)
+        rows.append(metric_row(f"coverage {e} S={int(S)}", m, lo, hi, "ci" if n >= 2 else "none", n, better="higher"))
     if {"metric", "value", "device"} <= set(df.columns):
         sp = df[(df.kind == "speed") & df.metric.isin(["speedup_rows", "speedup_statevector"])]
         for _, r in sp.iterrows():
-            rows.append(metric_row(f"{r.metric} ({r.device})", r.value))
+            rows.append(metric_row(f"{r.metric} ({r.device})", r.value, better="higher"))
     return metric_frame(rows)
 
 
