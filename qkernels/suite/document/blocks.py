@@ -10,9 +10,7 @@ images (``![...](...)``) and links whose target is not an anchor, http(s) or a r
 the same rule the HTML renderer applies.
 
 Example:
-    >>> import numpy as np
-import numpy as np
-import pandas as pd
+    >>> import pandas as pd
     >>> blocks = [Heading(2, "Metrics"), Paragraph("Two rows."), Table(pd.DataFrame({"a": [1.0, 2.5]}))]
     >>> print(to_markdown(blocks))
     ## Metrics
@@ -130,7 +128,7 @@ def to_markdown(blocks: list[Block]) -> str:
 
 
 _CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:1em 0;font-size:0.9em;max-width:100%}
+table{border-collapse:collapse;margin:1em 0;font-size:0.9em}.tw{overflow-x:auto;max-width:100%}
 th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top;overflow-wrap:anywhere}
 td.num{text-align:right;white-space:nowrap}th{background:#f3f3f3}img{max-width:100%}figcaption{color:#555}
 code{background:#f3f3f3;padding:0 3px;overflow-wrap:anywhere}
@@ -196,7 +194,8 @@ def to_html(blocks: list[Block], title: str) -> str:
             )
             cap = f"<caption>{_inline(b.caption)}</caption>" if b.caption else ""
             tid = f' id="{html.escape(b.id)}"' if b.id else ""
-            body.append(f"<table{tid}>{cap}<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+            body.append(f'<div class="tw"><table{tid}>{cap}<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
+                        "</div>")
         elif isinstance(b, Figure):
             body.append(
                 f'<figure><img src="{html.escape(b.path)}" alt="{html.escape(b.caption)}">'

@@ -223,8 +223,11 @@ def build_report(run: RunFolder, bench_json: list[str | Path] | None = None,
         except Exception as exc:  # nor its verdicts
             parts.append(Paragraph(f"Its verdicts on the paper's claims could not be computed ({type(exc).__name__}: {exc})."))
     blocks += [Heading(2, "Claims of the paper"), Paragraph(
-        "Each claim of arXiv 2512.00880 with the verdict measured in this run (supported, refuted, inconclusive), "
-        "the numbers and the confidence behind it and a link to the part that shows it, or why it was not measured."),
+        "One row per claim of arXiv 2512.00880: the verdict measured in this run, one headline number with its "
+        "interval (the comparison that decides), and a link to the part with every comparison and the calibration "
+        "of the rule. Verdicts are statistical decisions on endpoints declared in advance (docs/report.md): "
+        "supported = the corrected interval excludes 0 in the claimed direction; refuted = it excludes the claimed "
+        "effect (worse, or equivalent within the margin); inconclusive = neither, never read as refuted."),
         Table(_claims_table(claims, read), id=CLAIMS_TABLE_ID)]
     atomic_write_csv(run.path / "claims.csv", _claims_csv(claims, read))
     blocks += [Heading(2, "Contents of this run", anchor="contents")] + _contents(env, read, _unit_errors(run))

@@ -31,7 +31,14 @@ _PROBE = """JSON.stringify({
   claimsRows: (document.getElementById('claims') || {rows: []}).rows.length,
   images: Array.from(document.images).map(i => ({src: i.getAttribute('src'), complete: i.complete,
                                                   naturalWidth: i.naturalWidth})),
-  headings: Array.from(document.querySelectorAll('h2')).map(h => h.id)
+  headings: Array.from(document.querySelectorAll('h2')).map(h => h.id),
+  viewportWidth: window.innerWidth,
+  pageScrollWidth: document.documentElement.scrollWidth,
+  pageClientWidth: document.documentElement.clientWidth,
+  claimsRight: (() => { const t = document.getElementById('claims'); return t ? t.getBoundingClientRect().right : 0; })(),
+  claimsOverflow: (() => { const t = document.getElementById('claims'); const w = t && t.parentElement;
+                           return w ? w.scrollWidth - w.clientWidth : 0; })(),
+  claimsTextAlign: (() => { const c = document.querySelector('#claims td'); return c ? getComputedStyle(c).textAlign : ''; })()
 })"""
 
 
@@ -118,8 +125,14 @@ def _high(fd: int) -> int:
     return new
 
 
-def browser_check(html: str | Path, timeout: float = 60.0, chromium: str | None = None) -> dict:
-    """Load ``html`` in headless Chromium; return ``errors``, ``images``, ``tables``, ``claimsRows``, ``title``.
+def browser_check(html: str | Path, timeout: float = 60.0, chromium: str | None = None, width: int = 1280,
+                  height: int = 900, screenshot: str | Path | None = None) -> dict:
+    """Load ``html`` in headless Chromium at a ``width`` × ``height`` viewport; return ``errors``, ``images``,
+    ``tables``, ``claimsRows``, ``title``, the layout (``viewportWidth``, ``pageScrollWidth``,
+    ``pageClientWidth``: horizontal scrolling when the first exceeds the last; ``claimsRight``,
+    ``claimsOverflow``: the claims table's right edge and how far it overflows its box;
+    ``claimsTextAlign``) and, with ``screenshot``, a PNG of the first screen written there
+    (``screenshotSize``: its width and height in pixels).
 
     Raises:
         InputError: the file does not exist or no Chromium binary is found.
@@ -150,12 +163,21 @@ def browser_check(html: str | Path, timeout: float = 60.0, chromium: str | None 
         session = pipe.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         for domain in ("Page", "Runtime", "Log"):
             pipe.call(f"{domain}.enable", session=session)
+        pipe.call("Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": 1,
+                                                         "mobile": False}, session=session)
         pipe.events.clear()
         pipe.call("Page.navigate", {"url": path.as_uri()}, session=session)
         pipe.wait_event("Page.loadEventFired")
         probe = pipe.call("Runtime.evaluate", {"expression": _PROBE, "returnByValue": True}, session=session)
         result = json.loads(probe["result"]["value"])
         result["errors"] = _problems(pipe.events)
+        if screenshot is not None:
+            import base64
+            import struct
+
+            png = base64.b64decode(pipe.call("Page.captureScreenshot", {"format": "png"}, session=session)["data"])
+            Path(screenshot).write_bytes(png)
+            result["screenshotSize"] = list(struct.unpack(">II", png[16:24]))
         try:
             pipe.call("Browser.close")
         except (ConnectionError, RuntimeError, TimeoutError):

@@ -45,6 +45,38 @@ def test_report_opens_without_errors_with_claims_and_every_figure(report):
     assert {"benchmarks", "comparison", "environment", "metrics"} <= set(r["headings"])
 
 
+def test_claims_table_reads_at_1280_px_without_horizontal_scrolling(tmp_path):
+    """A run with long evidence (a real pruning claim) and wide tables: the page never scrolls sideways at
+    1280 px, the claims table fits its box, its text is left-aligned, and the screenshot has the viewport's size."""
+    from tests.suite.sections.pruning.test_endpoint import sweep
+
+    run = tmp_path / "run"
+    run.mkdir()
+    df = sweep(effect=-0.05)
+    wide = {f"a_very_long_column_name_{i}": 0.123456 for i in range(30)}
+    df.assign(**wide).to_csv(run / "pruning.csv", index=False)
+    (run / "env.json").write_text(json.dumps(_env()))
+    build_report(RunFolder(run))
+    shot = tmp_path / "shot.png"
+    r = browser_check(run / "report.html", width=1280, screenshot=shot)
+    assert r["errors"] == [] and r["viewportWidth"] == 1280
+    assert r["pageScrollWidth"] <= r["pageClientWidth"], r
+    assert r["claimsOverflow"] <= 0 and 0 < r["claimsRight"] <= 1280
+    assert r["claimsTextAlign"] in ("left", "start")
+    assert r["screenshotSize"] == [1280, 900] and shot.stat().st_size > 10_000
+    # even a phone-width window wraps the claims table instead of scrolling the page
+    narrow = browser_check(run / "report.html", width=360)
+    assert narrow["pageScrollWidth"] <= narrow["pageClientWidth"]
+
+
+def test_the_check_sees_horizontal_overflow(tmp_path):
+    page = tmp_path / "wide.html"
+    page.write_text("<!DOCTYPE html><html><head><title>w</title></head><body><div><table id='claims' "
+                    "style='width:3000px'><tr><td>x</td></tr></table></div></body></html>")
+    r = browser_check(page, width=1280)
+    assert r["pageScrollWidth"] > r["pageClientWidth"] and r["claimsRight"] > 1280
+
+
 def test_the_check_sees_a_missing_figure(report, tmp_path):
     import shutil
 

@@ -70,7 +70,9 @@ def test_report_has_verdicts_summary_counterexamples_and_claim(bounds_run):
     md = (out / "report.md").read_text()
     assert "Verdict per form of the bound" in md and "Counterexamples" in md
     claims = md.split("## Claims of the paper")[1].split("##")[0]
-    assert "Theorem 2.1) | refuted |" in claims
+    assert "Theorem 2.1) | **refuted** | spectral-only form violated in" in claims and "corrected forms hold" in claims
+    ev = pd.read_csv(out / "claims.csv").set_index("claim_id").loc["equivalence", "evidence"]
+    assert "spectral-only reading of Theorem 2.1" in ev and "forms that hold" in ev and "lipschitz" in ev
     summary = pd.read_csv(out / "bounds_summary.csv")
     assert {"min_ratio_lipschitz", "p05_ratio_decomposed_2", "max_ratio_paper_spectral"} <= set(summary.columns)
     assert (summary.true_violations == 0).all()
