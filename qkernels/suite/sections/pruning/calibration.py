@@ -30,7 +30,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from qkernels.suite.sections.pruning.endpoint import PRIMARY, PruningEndpoint, chance_level, pruning_decision
+from qkernels.suite.sections.pruning.endpoint import (
+    PRIMARY,
+    PruningEndpoint,
+    chance_level,
+    pruning_decision,
+    with_replicate,
+)
 from qkernels.suite.verdict import verdict_of
 
 #: the effects (accuracy points / 100) the calibration is run at
@@ -75,6 +81,7 @@ def shape_from(df: pd.DataFrame, replicates: int | None = None, ep: PruningEndpo
     the endpoint's criteria in each cell above chance (what paired differences do not cancel);
     ``seed_sd`` the SD of the seed means around the cell mean (shared by the criteria of a seed).
     """
+    df = with_replicate(df)
     need = {"model", "method", "sparsity", "replicate", "accuracy"}
     if df.empty or not need <= set(df.columns):
         return None

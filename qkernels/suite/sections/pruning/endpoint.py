@@ -95,7 +95,15 @@ def cell_table(df: pd.DataFrame, ep: PruningEndpoint = PRIMARY) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
+def with_replicate(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with a ``replicate`` column (pairs are matched on it): ``seed`` stands in when it is absent."""
+    if "replicate" not in df.columns and "seed" in df.columns:
+        return df.assign(replicate=df["seed"])
+    return df
+
+
 def _rows(df: pd.DataFrame, ep: PruningEndpoint) -> pd.DataFrame:
+    df = with_replicate(df)
     need = {"model", "method", "sparsity", "replicate", "accuracy"}
     if df.empty or not need <= set(df.columns):
         return df.iloc[0:0]
@@ -177,5 +185,5 @@ def pruning_decision(df: pd.DataFrame, ep: PruningEndpoint = PRIMARY) -> Decisio
     return decide(fam, margin=ep.margin, scale=100, unit=" pts", what=what)
 
 
-__all__ = ["PruningEndpoint", "PRIMARY", "MIN_DECIDING_SEEDS", "DEFAULT_CHANCE", "chance_level", "cell_table",
+__all__ = ["PruningEndpoint", "PRIMARY", "MIN_DECIDING_SEEDS", "DEFAULT_CHANCE", "chance_level", "with_replicate", "cell_table",
            "comparisons", "pruning_decision"]

@@ -48,6 +48,11 @@ def test_cells_at_chance_are_excluded_and_cannot_decide():
     assert pruning_decision(df, replace(PRIMARY, chance_factor=0.0)).family.estimate.min() > 0.01
 
 
+def test_seed_pairs_when_replicate_is_absent():
+    df = sweep(effect=0.08)
+    assert pruning_decision(df.drop(columns=["replicate"])).verdict == pruning_decision(df).verdict == "supported"
+
+
 def test_chance_comes_from_n_classes():
     df = sweep().assign(n_classes=2)  # chance 0.5: only the 0.66 cell is above 2x chance... none is (>= 1.0)
     assert not cell_table(df).included.any()
