@@ -89,9 +89,14 @@ def mlp(num_classes: int = 10, in_features: int = 3 * 32 * 32, hidden: tuple[int
     return MLP(in_features=in_features, hidden=hidden, num_classes=num_classes)
 
 
-def vit_tiny(num_classes: int = 10, image_size: int = 32, in_channels: int = 3) -> ViTTiny:
-    """The built-in tiny ViT (2 blocks, width 64, 4 heads, 4x4 patches)."""
-    return ViTTiny(image_size=image_size, num_classes=num_classes, in_channels=in_channels)
+def vit_tiny(num_classes: int = 10, image_size: int = 32, in_channels: int = 3, patch: int = 4) -> ViTTiny:
+    """The built-in tiny ViT (2 blocks, width 64, 4 heads, ``patch`` x ``patch`` patches, default 4).
+
+    With ``patch = image_size`` the image is one patch: each patch-embedding filter reads the whole
+    image, like a first-layer neuron of the MLP (the cross-architecture measurement of the
+    ``pruning`` section substitutes one for the other).
+    """
+    return ViTTiny(image_size=image_size, patch=patch, num_classes=num_classes, in_channels=in_channels)
 
 
 __all__ = ["MLP", "ViTTiny", "EncoderBlock", "mlp", "vit_tiny"]

@@ -5,8 +5,9 @@ For every model of the profile one unit trains (or loads) the dense model of eac
 one unit per model × method × sparsity × replicate prunes it one-shot with a registered
 criterion (Torch-Pruning dependency graph, real channel removal), re-estimates BatchNorm
 statistics on the calibration split, evaluates on the test split, and fine-tunes briefly and
-evaluates again; QM-FRG with quantum-estimated distances runs at a few shot budgets; and models
-with residual blocks get one block-level unit per replicate. So an interrupted sweep resumes
+evaluates again; QM-FRG with quantum-estimated distances runs at a few shot budgets; models
+with residual blocks get one block-level unit per replicate; and the MLP gets the controls (checks
+of the instrument) and the cross-architecture substitution units (:func:`control_units`). So an interrupted sweep resumes
 where it stopped. The work is in :mod:`qkernels.suite.sweeps.pruning` and
 :mod:`qkernels.suite.sweeps.blocks`; the dense models are shared by the units through one
 :class:`~qkernels.suite.sweeps.pruning.DenseCache` per plan.
@@ -22,6 +23,8 @@ from functools import partial
 
 from qkernels.suite.sections.base import SectionContext, Unit
 from qkernels.suite.sweeps.blocks import block_rows, has_blocks
+from qkernels.suite.sweeps.controls import CONTROLS, control_rows, has_controls
+from qkernels.suite.sweeps.crossarch import PARTNER_NAME, cross_arch_rows, has_cross_arch
 from qkernels.suite.sweeps.pruning import (
     DenseCache,
     ModelSetup,
@@ -121,6 +124,22 @@ COLUMNS = {
                "(qkernels.suite.stats.unpack_correct); optional, for the per-example tests",
     "edge_agreement, kept_agreement": "qmfrg-quantum rows: agreement of the estimated graph with the exact one "
                                       "(edges at the exact τ; kept channels), mean over groups",
+    "control, planted": "control rows (stage control): positive (exact/near copies planted) or negative (same "
+                        "spectrum, other function: −w or permuted inputs), and the number k of planted channels",
+    "planted_found, planted_found_a, planted_found_b": "control rows: fraction of the k planted pairs of which the "
+        "criterion removed exactly one member; a = the exact copies (positive) / negated twins (negative), b = the "
+        "near copies / permuted twins",
+    "agreement, logit_change": "control rows: fraction of test predictions equal to the planted model's, and "
+                               "mean ‖Δlogits‖ / mean ‖logits‖ against it",
+    "planted_accuracy": "control rows: test top-1 of the planted model before pruning",
+    "cross_source, substitute, operators": "cross_arch rows (stage cross_arch, method substitute-<kind>): the model "
+        "whose first-layer operators are substituted into this row's model, the kind of substitute (nearest / "
+        "random / farthest by d_FS), and the number of operators substituted (one at a time)",
+    "fs_distance, output_change, flip_rate": "cross_arch rows: means over the operators of the d_FS to the "
+        "substitute, of the relative logit change and of the fraction of flipped predictions on the calibration "
+        "images",
+    "spearman": "cross_arch rows: the replicate's Spearman ρ between d_FS and the logit change over all its "
+                "substitutions of that direction",
 }
 
 
@@ -153,7 +172,26 @@ def plan_units(ctx: SectionContext, cfg: PruningProfile) -> list[Unit]:
             for r in range(cfg.replicates):
                 units.append(Unit(f"blocks:{s.name}:r{r}", f"{s.name} blocks r{r}",
                                   partial(block_rows, cfg, s, r, seeds[r], ctx.device, cache=cache)))
+    return units + control_units(ctx, cfg, seeds, cache)
+
+
+def control_units(ctx: SectionContext, cfg: PruningProfile, seeds: list[int], cache: DenseCache) -> list[Unit]:
+    """Checks of the instrument and the cross-architecture measurement (after the sweep's units): one
+    control unit per model × control × replicate (:mod:`qkernels.suite.sweeps.controls`) and one
+    cross-architecture unit per replicate (:mod:`qkernels.suite.sweeps.crossarch`), on the same dense models."""
+    units = []
+    for s in cfg.models:
+        if has_controls(s):
+            for control in CONTROLS:
+                for r in range(cfg.replicates):
+                    units.append(Unit(f"control:{s.name}:{control}:r{r}", f"{s.name} {control} control r{r}",
+                                      partial(control_rows, cfg, s, control, r, seeds[r], ctx.device, cache=cache)))
+    for s in cfg.models:
+        if has_cross_arch(s):
+            for r in range(cfg.replicates):
+                units.append(Unit(f"cross:{s.name}:{PARTNER_NAME}:r{r}", f"{s.name} <-> {PARTNER_NAME} r{r}",
+                                  partial(cross_arch_rows, cfg, s, r, seeds[r], ctx.device, cache=cache)))
     return units
 
 
-__all__ = ["PruningProfile", "PROFILES", "COLUMNS", "QUANTUM_METHOD", "plan_units"]
+__all__ = ["PruningProfile", "PROFILES", "COLUMNS", "QUANTUM_METHOD", "plan_units", "control_units"]
