@@ -16,7 +16,7 @@ TINY = sweep.SweepConfig(
             sweep.ModelSetup("mlp", "mlp", (("hidden", (16,)),), sweep.TrainSetup(epochs=1, batch_size=64))),
     sparsities=(0.3, 0.7), replicates=2, bn_images=64, taylor_images=32, finetune_epochs=0.5,
     finetune_sparsities=(0.7,), eval_batch=64, quantum_shots=(16,), quantum_sparsities=(0.7,))
-KEY = ["model", "method", "stage", "sparsity", "replicate"]
+KEY = ["model", "method", "stage", "sparsity", "replicate", "control"]
 
 
 @pytest.fixture()
@@ -53,8 +53,11 @@ def test_plan_units_and_keys(tiny):
     # 2 models x 2 replicates dense; resnet: 6 baselines + 3 QM-FRG, mlp: 5 (no BN) + 3 x 2 sparsities x 2 replicates
     # and the quantum variant: 2 models x 1 shot budget x 1 sparsity x 2 replicates
     # and the block level: the resnet (removable residual blocks) x 2 replicates
-    assert len(keys) == len(set(keys)) == 4 + (9 + 8) * 2 * 2 + 4 + 2
+    # and the mlp's controls (2 controls x 2 replicates) and cross-architecture units (2 replicates)
+    assert len(keys) == len(set(keys)) == 4 + (9 + 8) * 2 * 2 + 4 + 2 + 4 + 2
     assert "blocks:r:r1" in keys and "blocks:mlp:r0" not in keys
+    assert "control:mlp:negative:r1" in keys and "control:r:positive:r0" not in keys
+    assert "cross:mlp:vit_tiny_p1:r1" in keys
     assert "prune:r:qmfrg-aligned:0.7:r1" in keys and "prune:mlp:qmfrg-merge:0.3:r0" in keys
     assert "prune:r:qmfrg-quantum-s16:0.7:r1" in keys
     assert "dense:r:r0" in keys and "prune:r:taylor:0.7:r1" in keys and "prune:mlp:bn_scale:0.3:r0" not in keys
@@ -73,7 +76,7 @@ def test_section_rows_report_and_claims(tiny, tmp_path, counting):
     assert one.accuracy.between(0, 1).all() and (one.macs < one.macs_dense).all()
     # equal cost for every criterion at a sparsity
     assert one.groupby(["model", "sparsity"]).macs.nunique().eq(1).all()
-    assert len(_dense_trainings(counting)) == 4
+    assert len(_dense_trainings(counting)) == 4 + 2  # and the partner ViT of the cross-architecture units
     md = (out / "report.md").read_text()
     part = md.split("## Structured pruning")[1]
     assert "top-1 one-shot" in part and "after fine-tuning" in part and "Pruning time" in part
@@ -102,7 +105,18 @@ def test_section_rows_report_and_claims(tiny, tmp_path, counting):
     assert (bl.macs_frac < 1).all() and bl.block_distance.gt(0).all() and bl.accuracy.between(0, 1).all()
     assert "Block level: substitutable residual blocks" in part and (out / "figures" / "pruning_blocks_r.png").exists()
     assert "Spectral distance identifies substitutable operators across architectures |" in claims
-    assert "Spearman" in claims
+    row = [r for r in claims.splitlines() if r.startswith("| Spectral distance identifies")][0]
+    assert "vit_tiny_p1" in row  # the verdict: across architectures (the MLP and the one-patch ViT)
+    ev = pd.read_csv(out / "claims.csv").set_index("claim_id").loc["cross_arch"]
+    assert "mlp ← vit_tiny_p1" in ev.evidence and "Spearman" in ev.evidence  # the block level: secondary
+    ctl = df[df.stage == "control"]
+    assert len(ctl) == 2 * 2 * 7 and ctl.planted_found.between(0, 1).all() and ctl.agreement.between(0, 1).all()
+    assert (ctl[(ctl.control == "positive") & (ctl.method == "qmfrg-aligned-merge")].planted_found == 1).all()
+    assert (ctl[(ctl.control == "negative") & (ctl.method == "qmfrg")].planted_found == 1).all()
+    cross = df[df.stage == "cross_arch"]
+    assert len(cross) == 2 * 2 * 3 and set(cross.cross_source) == {"mlp", "vit_tiny_p1"}
+    assert "Controls (checks of the instrument)" in part and "Cross-architecture substitution" in part
+    assert "control: " not in claims  # checks of the instrument, not claims
     q = one[one.method == "qmfrg"]
     assert q.qmfrg_tau.notna().all() and one[one.method == "l1"].qmfrg_tau.isna().all()
     assert "±" in part
