@@ -3,7 +3,7 @@ stand in for an operator better than a random one?
 
 Two trained models of different architectures read the same images: the sweep's MLP and a tiny
 ViT whose patch is the whole image (:func:`partner_setup`: ``vit_tiny`` with ``patch`` = image
-side, trained with the MLP's training setup and seed). Their first layers then consist of
+side, trained with the MLP's training setup and seed for half its epochs). Their first layers then consist of
 operators of the same kind and fan-in: a neuron of the MLP's first ``nn.Linear`` and a filter of
 the ViT's patch embedding are both affine functionals of the whole image (3·H·W inputs and a
 bias). Each operator is written as the matrix of its filter form, W = weight.reshape(C, H·W)
@@ -33,6 +33,7 @@ Example:
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -61,6 +62,8 @@ SUBSTITUTES = ("nearest", "random", "farthest")
 CROSS_IMAGES = 256
 #: name of the partner architecture in the CSV
 PARTNER_NAME = "vit_tiny_p1"
+#: the partner's training length, as a fraction of the target's epochs (quick: 3 of the MLP's 6)
+PARTNER_EPOCHS = 0.5
 CROSS_COLUMNS = BASE_COLUMNS + ["cross_source", "substitute", "operators", "fs_distance", "output_change",
                                 "flip_rate", "spearman"]
 
@@ -71,8 +74,10 @@ def has_cross_arch(setup: ModelSetup) -> bool:
 
 
 def partner_setup(setup: ModelSetup, image_side: int) -> ModelSetup:
-    """The other architecture: a tiny ViT with one patch (the whole image), trained like ``setup``."""
-    return ModelSetup(PARTNER_NAME, "vit_tiny", (("patch", int(image_side)),), setup.train)
+    """The other architecture: a tiny ViT with one patch (the whole image), trained like ``setup`` for
+    :data:`PARTNER_EPOCHS` of its epochs (it only has to be a trained model of another architecture)."""
+    return ModelSetup(PARTNER_NAME, "vit_tiny", (("patch", int(image_side)),),
+                      replace(setup.train, epochs=setup.train.epochs * PARTNER_EPOCHS))
 
 
 def first_operator_layer(model: nn.Module) -> tuple[str, nn.Module]:
@@ -213,6 +218,6 @@ def replicate_reductions(df: pd.DataFrame, baseline: str = "random") -> pd.DataF
     return out.dropna(subset=["reduction"])
 
 
-__all__ = ["SUBSTITUTES", "CROSS_IMAGES", "PARTNER_NAME", "CROSS_COLUMNS", "has_cross_arch", "partner_setup",
+__all__ = ["SUBSTITUTES", "CROSS_IMAGES", "PARTNER_NAME", "PARTNER_EPOCHS", "CROSS_COLUMNS", "has_cross_arch", "partner_setup",
            "first_operator_layer", "filter_form", "operator_states", "substitution_effects", "cross_direction_rows",
            "cross_arch_rows", "replicate_reductions"]

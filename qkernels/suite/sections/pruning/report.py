@@ -502,7 +502,7 @@ def control_secondary(df: pd.DataFrame, model: str, control: str) -> str:
             v(control, POSITIVE_CRITERION, "accuracy"), v(control, b, "accuracy"))) for b in CLAIM_BASELINES],
             margin=CONTROL_ACC_MARGIN, scale=100, unit=" points")
         paper = c[(c.control == "positive") & (c.method == NEGATIVE_CRITERION)]
-        text = f"Secondary (no verdict): top-1 after removing the planted count, {d.verdict}: {d.evidence}"
+        text = f"Secondary (not part of the verdict): top-1 after removing the planted count, {d.evidence}"
         if not paper.empty:
             text += (f" The paper-form `{NEGATIVE_CRITERION}` finds {paper.planted_found_a.mean():.0%} of the exact "
                      f"copies and {paper.planted_found_b.mean():.0%} of the near copies: a neuron's operator is a "
@@ -510,7 +510,7 @@ def control_secondary(df: pd.DataFrame, model: str, control: str) -> str:
                      "and bias, and natural neighbours can be as close as a near copy.")
         return text
     al = c[(c.control == "negative") & (c.method == "qmfrg-aligned")]
-    return ("Secondary (no verdict): `qmfrg-aligned`, which sees the singular vectors, removes a member of "
+    return ("Secondary (not part of the verdict): `qmfrg-aligned`, which sees the singular vectors, removes a member of "
             f"{al.planted_found.mean():.0%} of the twin pairs." if not al.empty else "")
 
 
