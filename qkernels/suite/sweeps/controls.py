@@ -1,21 +1,22 @@
 """Checks of the instrument: a positive and a negative control of redundancy pruning.
 
 A control is a trained dense model of the sweep (the same model the pruning units prune, from the
-same :class:`~qkernels.suite.sweeps.pruning.DenseCache`) into which k channels are **planted** in
-its first hidden layer: the layer is widened from n to n + k neurons, planted neuron n + j is a
+same :class:`~qkernels.suite.sweeps.pruning.DenseCache`) into which k channels (:data:`PLANT_FRACTION` of
+the width: 128 of 256 in quick) are **planted** in its first hidden layer: the layer is widened from n to n + k neurons, planted neuron n + j is a
 transformed copy of a source neuron s_j, and the consumer's weights of the pair are split
 (``C[:, s_j]`` and the new column ``C[:, n + j]`` both get half of the old ``C[:, s_j]``). The
 controls differ only in the transform:
 
-* **positive**: an exact copy (even j, kind "a") or a near copy (odd j, kind "b": Gaussian noise of 1% of the row's
-  standard deviation per weight). The planted model computes the dense model's function (exactly,
-  or to the noise), and each pair is redundant: a redundancy criterion should find the pairs, and
-  removing one member of each pair while folding it into the other (``qmfrg-merge``) should keep
-  the accuracy, better than magnitude or random pruning of the same number of channels.
+* **positive**: an exact copy (even j, kind "a") or a near copy (odd j, kind "b": Gaussian noise
+  of 1% of the row's standard deviation per weight). The planted model computes the dense model's
+  function (exactly, or to the noise), and each pair is redundant: a redundancy criterion that
+  sees the whole operator should find the pairs, and removing one member of each pair while
+  folding it into the other (``qmfrg-aligned`` with ``merge=True``, row label
+  ``qmfrg-aligned-merge``) should keep the planted model's predictions, better than magnitude or
+  random pruning of the same number of channels.
 * **negative**: a copy with the same spectrum but a different function: the row negated with its
   bias (−w, −b; even j, kind "a") or its input weights permuted (w·Q with Q a random permutation;
-  odd j, kind "b").
-  The paper-form d_FS is 0 for both pairs (the augmented matrices differ by an orthogonal factor),
+  odd j, kind "b"). The paper-form d_FS is 0 for both pairs (the augmented matrices differ by an orthogonal factor),
   so the spectral criterion calls the twins redundant although removing them changes the
   function. This is the criterion's known blind spot, and the control shows the suite detects it.
 
@@ -25,7 +26,8 @@ control × criterion × replicate, ``stage = "control"``; the columns of :data:`
 (documented in docs/pruning.md) say how many pairs were found (one member removed), the test
 top-1, and how far the function moved from the planted model's (prediction agreement, relative
 logit change). Only models whose first two weighted layers are ``nn.Linear`` (the MLP) have
-controls.
+controls. The verdicts (expected outcomes stated beforehand) are computed from the rows alone by
+:func:`qkernels.suite.sections.pruning.report.control_decisions`.
 
 Example:
     >>> from qkernels.nn.models import build_model
@@ -144,7 +146,7 @@ def pairs_found(removed: list[int], pairs: list[tuple[int, int]]) -> float:
     """The fraction of planted pairs of which exactly one member was removed.
 
     Example:
-        >>> pairs_found([1, 7, 8, 9], [(1, 6), (2, 7), (3, 8)])
+        >>> pairs_found([1, 6, 7], [(1, 6), (2, 7), (3, 8)])  # (1, 6): both removed; (3, 8): neither
         0.3333333333333333
     """
     r = set(int(i) for i in removed)
