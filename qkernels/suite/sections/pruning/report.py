@@ -423,6 +423,8 @@ def _calibration_part(pr: pd.DataFrame) -> list[Block]:
 # ---- checks of the instrument (controls) ----------------------------------------------------------
 #: stages of the controls and of the cross-architecture units (reported apart, never top-1 curves)
 INSTRUMENT_STAGES = ("control", "cross_arch")
+#: anchors of the controls' and the cross-architecture parts
+CONTROLS_ANCHOR, CROSS_ANCHOR = "pruning-controls", "pruning-cross-arch"
 #: the positive control's redundancy criterion (sees the whole operator; folds the removed twin in)
 POSITIVE_CRITERION = "qmfrg-aligned-merge"
 #: the negative control's criterion: the paper-form spectral criterion with merging
@@ -523,11 +525,12 @@ def _controls_part(df: pd.DataFrame) -> list[Block]:
     for (model, control, meth), g in c.groupby(["model", "control", "method"], sort=False):
         m, h, _ = _ti(g.accuracy)
         rows.append({"model": model, "control": control, "criterion": meth, "planted k": int(g.planted.median()),
-                     "pairs found": g.planted_found.mean(), "found (a)": g.planted_found_a.mean(),
-                     "found (b)": g.planted_found_b.mean(), "top-1": _pm(m, h),
-                     "Δ top-1 vs planted": (g.accuracy - g.planted_accuracy).mean(),
-                     "prediction agreement": g.agreement.mean(), "logit change": g.logit_change.mean()})
-    out: list[Block] = [Heading(3, "Controls (checks of the instrument)"), Paragraph(
+                     "pairs found": round(g.planted_found.mean(), 3), "found (a)": round(g.planted_found_a.mean(), 3),
+                     "found (b)": round(g.planted_found_b.mean(), 3), "top-1": _pm(m, h),
+                     "Δ top-1 vs planted": round((g.accuracy - g.planted_accuracy).mean(), 4),
+                     "prediction agreement": round(g.agreement.mean(), 4),
+                     "logit change": round(g.logit_change.mean(), 4)})
+    out: list[Block] = [Heading(3, "Controls (checks of the instrument)", anchor=CONTROLS_ANCHOR), Paragraph(
         "Not claims of the paper: checks that the suite can see what it measures (docs/pruning.md, \"Controls\"). "
         "Into each trained dense model k channels are planted in the first hidden layer (half its width), "
         "each a transformed copy of a source neuron, with the consumer weights of the pair split in half; then "
@@ -605,7 +608,7 @@ def cross_arch_claims(df: pd.DataFrame) -> list[Claim]:
             return []
         return [Claim("cross_arch", "not measured", "No cross-architecture substitution rows (stage cross_arch) in "
                       "this pruning.csv. " + sec, "pruning")]
-    return [Claim("cross_arch", d.verdict, " ".join(x for x in (d.evidence, sec) if x), "pruning", d.headline)]
+    return [Claim("cross_arch", d.verdict, " ".join(x for x in (d.evidence, sec) if x), CROSS_ANCHOR, d.headline)]
 
 
 def _cross_arch_part(df: pd.DataFrame) -> list[Block]:
@@ -621,9 +624,10 @@ def _cross_arch_part(df: pd.DataFrame) -> list[Block]:
                 continue
             m, h, _ = _ti(gs.output_change)
             rows.append({"target ← source": f"{t} ← {s}", "substitute": sub, "operators": int(gs.operators.median()),
-                         "d_FS (mean)": gs.fs_distance.mean(), "logit change": _pm(m, h),
-                         "flipped predictions": gs.flip_rate.mean(), "Spearman ρ (d_FS, change)": gs.spearman.mean()})
-    out: list[Block] = [Heading(3, "Cross-architecture substitution"), Paragraph(
+                         "d_FS (mean)": round(gs.fs_distance.mean(), 4), "logit change": _pm(m, h),
+                         "flipped predictions": round(gs.flip_rate.mean(), 4),
+                         "Spearman ρ (d_FS, change)": round(gs.spearman.mean(), 3)})
+    out: list[Block] = [Heading(3, "Cross-architecture substitution", anchor=CROSS_ANCHOR), Paragraph(
         "Each first-layer operator of the target model is replaced, one at a time, by an operator of the other "
         "architecture: its nearest by d_FS, a random one, or the farthest (docs/pruning.md, \"Cross-architecture "
         "substitution\"). Logit change: mean over calibration images of ‖Δlogits‖ / mean ‖logits‖, then mean over "
