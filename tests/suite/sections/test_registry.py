@@ -9,6 +9,7 @@ import pytest
 
 from qkernels.suite import sections
 from qkernels.suite.sections import PAPER_CLAIMS, get_section, paper_claims, section_names
+from qkernels.suite.runner import PROFILES
 
 CLAIMS = {
     "equivalence": ("Vanishing Fubini–Study / W₂ distance implies functional closeness (Theorem 2.1)", "bounds"),
@@ -28,7 +29,7 @@ def test_sections_and_claims_in_report_order():
 def test_every_section_declares_its_profiles():
     for name in section_names():
         sec = get_section(name)
-        assert set(sec.profiles) == {"quick", "full"}, name
+        assert set(sec.profiles) == set(PROFILES), name
         for profile in sec.profiles.values():
             assert type(profile).__dataclass_params__.frozen, name
 
