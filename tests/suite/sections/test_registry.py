@@ -8,8 +8,8 @@ import textwrap
 import pytest
 
 from qkernels.suite import sections
-from qkernels.suite.sections import PAPER_CLAIMS, get_section, paper_claims, section_names
 from qkernels.suite.runner import PROFILES
+from qkernels.suite.sections import PAPER_CLAIMS, get_section, paper_claims, section_names
 
 CLAIMS = {
     "equivalence": ("Vanishing Fubini–Study / W₂ distance implies functional closeness (Theorem 2.1)", "bounds"),
