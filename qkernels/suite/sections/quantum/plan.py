@@ -71,16 +71,22 @@ class ModelSource:
 
 @dataclass(frozen=True)
 class NoiseStudy:
-    """Depolarizing noise on default.mixed: probabilities, where it acts, and the pair sources it runs on."""
+    """Depolarizing noise on default.mixed: probabilities, where it acts, and the pair sources it runs on.
+
+    ``shots``: one shot count or several; the error budget of the claim is stated at
+    :data:`~qkernels.suite.sections.quantum.budget.BUDGET_SHOTS`. ``calibrate``: run the F = 1
+    calibration circuits of the depolarizing rescaling next to every noisy pair (p > 0).
+    """
 
     p: tuple[float, ...]
     where: tuple[str, ...]
-    shots: int
+    shots: int | tuple[int, ...]
     repeats: int
     #: (source name, estimators run on it)
     sources: tuple[tuple[str, tuple[str, ...]], ...]
     #: angles of the random sources kept for the noisy runs
     angles: tuple[float, ...]
+    calibrate: bool = True
 
 
 @dataclass(frozen=True)
@@ -118,8 +124,8 @@ class QuantumProfile:
     """A profile of the ``quantum`` section.
 
     Example:
-        >>> PROFILES["quick"].shots, PROFILES["full"].noise.shots
-        ((100, 1000, 10000), 10000)
+        >>> PROFILES["quick"].shots, PROFILES["full"].noise.shots, PROFILES["standard"] == PROFILES["quick"]
+        ((100, 1000, 10000), (1000, 10000), True)
     """
 
     confidence: float
@@ -150,10 +156,10 @@ PROFILES: dict[str, QuantumProfile] = {
                 ModelSource("resnet18", "layer", None, 8), ModelSource("resnet18", "layer", "same-shape", 12)),
         max_wires=15,
         devices=("lightning.qubit", "lightning.kokkos", "lightning.gpu"),
-        noise=NoiseStudy(p=(0.0, 0.001, 0.01, 0.05), where=("gates", "measure"), shots=1000, repeats=4,
+        noise=NoiseStudy(p=(0.0, 0.001, 0.01, 0.05), where=("gates", "measure"), shots=1000, repeats=2,
                          sources=(("random:3", ("swap", "compute_uncompute")),
                                   ("resnet18/filter:layer1.0.conv1", ("compute_uncompute",))),
-                         angles=(0.05, 0.2, 0.7, 1.3)),
+                         angles=(0.02, 0.05, 0.1, 0.2, 0.4, 0.7, 1.0, 1.3, 1.55)),
         planner=PlannerCheck(eps=(0.1,), delta=0.05, runs=200, d=(0.3, 0.8, 1.2, 1.5), max_real_shots=1e8),
         speed=SpeedStudy(device="default.qubit", n=64, sample=8, repeat=3, qubits=(3, 4, 6, 8, 10), entry_sample=6,
                          entry_sample_large=3, swap_pairs=32, swap_pairs_large=2),
@@ -171,7 +177,8 @@ PROFILES: dict[str, QuantumProfile] = {
         max_wires=21,
         accuracy_devices=("lightning.gpu", "lightning.qubit"),
         devices=("default.qubit", "lightning.qubit", "lightning.kokkos", "lightning.gpu"),
-        noise=NoiseStudy(p=(0.0, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1), where=("gates", "measure"), shots=10000,
+        noise=NoiseStudy(p=(0.0, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1), where=("gates", "measure"),
+                         shots=(1000, 10000),
                          repeats=16, sources=(("random:3", ("swap", "compute_uncompute")),
                                               ("random:4", ("compute_uncompute",)),
                                               ("random:6", ("compute_uncompute",)),
@@ -183,9 +190,13 @@ PROFILES: dict[str, QuantumProfile] = {
                          extra_devices=("lightning.qubit", "lightning.gpu")),
     ),
 }
+#: the ``standard`` profile (the one other sections raise to 10 seeds) is the quick one here: the quantum
+#: section has no trained models, and its error-budget test is over pairs and shot runs, not seeds
+PROFILES["standard"] = PROFILES["quick"]
 
 COLUMNS: dict[str, str] = {
-    "kind": "estimate (one kernel entry), plan (the shot planner checked), speed (a timing) or skipped (a device "
+    "kind": "estimate (one kernel entry), calibration (an F = 1 circuit of the depolarizing rescaling: a pair's "
+            "state a or b prepared twice), plan (the shot planner checked), speed (a timing) or skipped (a device "
             "that is not usable here, with the reason in note)",
     "source": "where the pair comes from: random (random states at a set d_FS), <model>/<granularity> "
               "(operators of a built-in model), planner, speed",
@@ -201,6 +212,7 @@ COLUMNS: dict[str, str] = {
     "noise_p": "depolarizing probability p (0 without noise)",
     "shots": "shots per entry; empty = analytic",
     "rep": "repetition of the same pair (independent shot runs)",
+    "calibrates": "calibration rows: which state of the pair (a or b) the F = 1 circuit prepares twice",
     "f_exact, d_exact": "closed-form fidelity |⟨a|b⟩|² and d_FS (qkernels.fs_distance)",
     "f_est, d_est": "the estimate F̂ and d̂ = arccos √clip(F̂, 0, 1)",
     "f_err, d_err": "f_est − f_exact, d_est − d_exact",

@@ -118,7 +118,7 @@ def source_pairs(source: str, cfg: QuantumProfile, ctx_seed: int, seed_for) -> P
 
 # ---- rows -----------------------------------------------------------------------------------------
 def estimate_rows(pairs: PairSet, estimator: str, device: str, mode: str, shots_list: tuple, repeats: int, seed: int,
-                  confidence: float, noise=None) -> pd.DataFrame:
+                  confidence: float, noise=None, kind: str = "estimate") -> pd.DataFrame:
     """Rows of every estimate of ``pairs``: analytic once, each shot count ``repeats`` times."""
     from qkernels.quantum import QuantumKernel
 
@@ -134,7 +134,7 @@ def estimate_rows(pairs: PairSet, estimator: str, device: str, mode: str, shots_
         idx = np.arange(n * R) // R
         d_est = est.fs_distance()
         frame = pd.DataFrame({
-            "kind": "estimate", "source": pairs.source, "pair": idx, "op_a": [pairs.op_a[i] for i in idx],
+            "kind": kind, "source": pairs.source, "pair": idx, "op_a": [pairs.op_a[i] for i in idx],
             "op_b": [pairs.op_b[i] for i in idx], "qubits": est.qubits,
             "wires": 2 * est.qubits + 1 if estimator == "swap" else est.qubits, "estimator": estimator,
             "device": device, "mode": est.mode, "noise_where": noise.where if noise is not None else "none",
@@ -162,9 +162,21 @@ def accuracy_unit(source: str, estimator: str, device: str, mode: str | None, cf
     return estimate_rows(pairs, estimator, device, mode, cfg.shots, cfg.repeats, seed_for(key), cfg.confidence)
 
 
+def calibration_pairs(pairs: PairSet, which: str) -> PairSet:
+    """The F = 1 calibration pairs of ``pairs``: each pair's state a (``which="a"``) or b prepared twice;
+    op_a/op_b stay the pair's names (the rows belong to the pair)."""
+    X = pairs.A if which == "a" else pairs.B
+    return PairSet(pairs.source, X, X, pairs.op_a, pairs.op_b)
+
+
 def noise_unit(source: str, estimator: str, where: str, cfg: QuantumProfile, ctx_seed: int,
                seed_for) -> pd.DataFrame:
-    """Estimates of one source under depolarizing noise ``where``, at every probability of the profile."""
+    """Estimates of one source under depolarizing noise ``where``, at every probability of the profile.
+
+    At p > 0 (when the profile calibrates) each pair is followed by its two calibration circuits
+    (``kind = calibration``: state a, then state b, prepared twice, F = 1) with the same noise,
+    shots and repetitions, from which the report computes the depolarizing rescaling
+    (:mod:`qkernels.quantum.mitigation`)."""
     from qkernels.quantum import Noise
 
     ncfg = cfg.noise
@@ -172,11 +184,18 @@ def noise_unit(source: str, estimator: str, where: str, cfg: QuantumProfile, ctx
     if source.startswith("random:"):
         angles = cfg.random.angles
         pairs = pairs.take([angles.index(a) for a in ncfg.angles if a in angles])
+    shots = ncfg.shots if isinstance(ncfg.shots, tuple) else (ncfg.shots,)
     frames = []
     for k, p in enumerate(ncfg.p):
-        seed = seed_for(f"noise:{source}:{estimator}:{where}:{p}")
-        frames.append(estimate_rows(pairs, estimator, "default.mixed", "rows", (ncfg.shots,), ncfg.repeats, seed,
+        key = f"noise:{source}:{estimator}:{where}:{p}"
+        frames.append(estimate_rows(pairs, estimator, "default.mixed", "rows", shots, ncfg.repeats, seed_for(key),
                                     cfg.confidence, noise=Noise(p, where)))
+        if ncfg.calibrate and p > 0:
+            for which in ("a", "b"):
+                cal = estimate_rows(calibration_pairs(pairs, which), estimator, "default.mixed", "rows", shots,
+                                    ncfg.repeats, seed_for(f"{key}:cal:{which}"), cfg.confidence,
+                                    noise=Noise(p, where), kind="calibration")
+                frames.append(cal.assign(calibrates=which))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -281,4 +300,4 @@ def _wires(estimator: str, q: int) -> int:
 
 
 __all__ = ["PairSet", "random_pairs", "model_pairs", "source_name", "source_pairs", "estimate_rows",
-           "accuracy_unit", "noise_unit", "planner_unit", "speed_goal_unit", "speed_entry_unit", "skipped_unit"]
+           "calibration_pairs", "accuracy_unit", "noise_unit", "planner_unit", "speed_goal_unit", "speed_entry_unit", "skipped_unit"]
