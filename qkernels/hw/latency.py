@@ -201,14 +201,16 @@ def measure_interleaved(models: Mapping[str, nn.Module], input_shape: Sequence[i
     On a machine whose speed drifts (other jobs, frequency scaling) timing one model after the
     other biases their ratio; alternating short rounds spreads the drift over all of them. Each
     round gets ``1/rounds`` of the budget and repeat bounds; a model's rows pool the times of all
-    its rounds (``n`` counts them all), and ``rounds`` is recorded.
+    its rounds (``n`` counts them all), and ``rounds`` is recorded, with the median of each round
+    (``round_median_s``, a list): the repeated measurements that paired tests of a speed-up use
+    (models timed in the same round are paired).
 
     Example:
         >>> import torch
         >>> out = measure_interleaved({"a": torch.nn.Linear(4, 4), "b": torch.nn.Linear(4, 2)}, (4,), rounds=2,
         ...                           batch_sizes=(2,), min_repeat=4, max_repeat=4, budget_s=0.0, warmup=0)
-        >>> [(k, r[0]["n"], r[0]["rounds"]) for k, r in out.items()]
-        [('a', 4, 2), ('b', 4, 2)]
+        >>> [(k, r[0]["n"], r[0]["rounds"], len(r[0]["round_median_s"])) for k, r in out.items()]
+        [('a', 4, 2, 2), ('b', 4, 2, 2)]
     """
     _check_positive_int("rounds", rounds)
     per_min = max(1, math.ceil(min_repeat / rounds))
@@ -229,7 +231,9 @@ def measure_interleaved(models: Mapping[str, nn.Module], input_shape: Sequence[i
                 res = TimingResult(tuple(t for p in parts for t in p["times"]), first["device"])
                 row.update({"n": res.n, "median_s": res.median, "p90_s": res.p90, "p99_s": res.p99, "min_s": res.min,
                             "mean_s": sum(res.times) / res.n, "throughput": row["batch"] / res.median,
-                            "peak_mem_bytes": max(p["peak_mem_bytes"] for p in parts)})
+                            "peak_mem_bytes": max(p["peak_mem_bytes"] for p in parts),
+                            "round_median_s": [TimingResult(tuple(p["times"]), first["device"]).median
+                                               for p in parts]})
             else:
                 row.update(next(p for p in parts if p["error"]))
                 row["rounds"] = rounds

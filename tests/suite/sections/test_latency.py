@@ -48,6 +48,30 @@ def test_plan_units(tiny):
                     "point:r@16:0.5:cpu"]
 
 
+def test_replicates_add_point_units_of_trained_models_only(tiny, monkeypatch):
+    import dataclasses
+
+    import torch
+
+    monkeypatch.setitem(lu.PROFILES, "quick", dataclasses.replace(TINY, replicates=3))
+    ctx = SectionContext(run=None, profile="quick", device=torch.device("cpu"), seed=0)
+    units_ = {u.key: u.run for u in get_section("latency").plan(ctx)}
+    assert [k for k in units_ if k.endswith(("r1", "r2"))] == ["point:mlp:0.5:cpu:r1", "point:mlp:0.5:cpu:r2"]
+    r1 = units_["point:mlp:0.5:cpu:r1"]
+    assert r1.args[4] == sweep.replicate_seed(ctx.seed_for, 1) and r1.keywords["replicate"] == 1
+    assert r1.keywords["table_seed"] == sweep.replicate_seed(ctx.seed_for, 0)
+    assert r1.args[0].batch_sizes == (TINY.table_batch,)
+
+
+def test_profiles_have_standard():
+    from qkernels.suite import runner
+
+    assert "standard" in runner.PROFILES
+    assert {"quick", "standard", "full"} <= set(lu.PROFILES) and "standard" in get_section("quantum").profiles
+    assert lu.PROFILES["standard"].sparsities == lu.PROFILES["quick"].sparsities
+    assert lu.PROFILES["quick"].replicates == 3
+
+
 def test_trained_models_are_the_pruning_sections_first_replicate(tiny):
     """The latency units seed their models like the pruning section's replicate 0 (same dense checkpoint)."""
     import torch
@@ -77,7 +101,10 @@ def test_section_end_to_end_and_resume(tiny, tmp_path, monkeypatch):
     assert sorted(m.groupby(["model", "method"]).size().items()) == [
         (("mlp", "dense"), 2), (("mlp", "hw-l1"), 2), (("mlp", "l1"), 2),
         (("r@16", "dense"), 2), (("r@16", "hw-l1"), 2), (("r@16", "l1"), 2)]
-    assert (m.n == 3).all() and m.error.isna().all()
+    assert (m.n == 3).all() and m.error.isna().all() and (m.replicate == 0).all()
+    timed = m[m.round_median_s.notna()]
+    assert all(len(json.loads(v)) == r for v, r in zip(timed.round_median_s, timed.rounds))
+    assert m[m.method != "dense"].round_median_s.notna().all()
     assert (m.p99_s >= m.median_s).all() and np.allclose(m.throughput, m.batch / m.median_s)
     assert np.allclose(m.speedup, m.dense_median_s / m.median_s)
     assert np.allclose(m.efficiency, m.speedup / m.mac_ratio)
@@ -95,6 +122,7 @@ def test_section_end_to_end_and_resume(tiny, tmp_path, monkeypatch):
     report = (out / "report.md").read_text()
     assert "Latency of dense and pruned models" in report and "Speed goal on the CPU" in report
     assert "Hardware-aware pruning gives real latency gains" in report
+    assert f'<a id="{sec.CLAIM_ANCHOR}"></a>' in report and "The hardware claim: paired tests" in report
 
     # resume: a lost point unit is redone alone; the cost table comes back from its part file
     parts = out / ".parts" / "latency"
@@ -120,7 +148,7 @@ def _frame(rows):
     return pd.DataFrame([{**base, **r} for r in rows])
 
 
-def test_goal_rows_and_verdict_from_synthetic_rows():
+def test_goal_rows_and_comparison_from_synthetic_rows():
     df = _frame([
         {"model": "a", "method": "dense", "sparsity": 0.0, "median_s": 1.0, "accuracy": 0.9, "speedup": 1.0,
          "mac_ratio": 1.0, "efficiency": 1.0, "threads": 1},
@@ -135,21 +163,66 @@ def test_goal_rows_and_verdict_from_synthetic_rows():
     assert cmp["Δ top-1 at equal latency"].iloc[0] == pytest.approx(0.2)
     # uniform curve (0.5 s, 0.5) .. (1 s, 0.9): accuracy 0.7 is reached at 0.75 s
     assert cmp["latency ratio at equal accuracy"].iloc[0] == pytest.approx(1.5)
-    verdict, text = sec.hardware_verdict(df)
-    assert verdict == "inconclusive" and "too few latency-matched points" in text and "2.00x" in text
-    # three models, each with a matched hardware-aware point
-    df = pd.concat([df.assign(model=k) for k in "abc"], ignore_index=True)
-    verdict, text = sec.hardware_verdict(df)
-    assert verdict == "supported" and "3 of 3 points" in text
-    off = df.copy()
-    off.loc[off.method == "hw-l1", "median_s"] = 0.6  # 20% slower: not latency-matched
-    assert sec.hardware_verdict(off)[0] == "inconclusive"
-    worse = df.copy()
-    worse.loc[worse.method == "hw-l1", "accuracy"] = 0.3
-    assert sec.hardware_verdict(worse)[0] == "refuted"
-    slow = df.copy()
-    slow.loc[slow.method == "l1", "speedup"] = 1.0
-    assert sec.hardware_verdict(slow)[0] == "refuted"
+    assert list(cmp.replicate) == [0]
+
+
+def _sweep(speedup=2.0, gain=0.05, replicates=3, rounds=3, models="abc", hw_latency=1.0, acc_uni=0.6, seed=0,
+           noise=0.01):
+    """latency.csv rows of a sweep at p = 0.5 (and 0.3), batch 8: per model and replicate one point unit
+    (dense reference, uniform, hardware-aware) with per-round medians; the hardware-aware model runs at
+    ``hw_latency`` x the uniform one's latency and is ``gain`` more accurate (plus noise)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for m in models:
+        for r in range(replicates):
+            for sp in (0.3, 0.5):
+                dense = 0.01 * np.exp(rng.normal(0, noise, rounds))
+                uni = dense / speedup * np.exp(rng.normal(0, noise, rounds))
+                hw = uni * hw_latency * np.exp(rng.normal(0, noise, rounds))
+                a_u = acc_uni + rng.normal(0, 0.02)
+                common = {"model": m, "replicate": r, "weights": "trained", "backend": "cpu", "batch": 8, "error": ""}
+                for kind, method, t, acc, s_ in (("reference", "dense", dense, 0.9, 0.0), ("model", "l1", uni, a_u, sp),
+                                                 ("model", "hw-l1", hw, a_u + gain + rng.normal(0, 0.005), sp)):
+                    rows.append({**common, "kind": kind, "method": method, "sparsity": s_, "median_s": np.median(t),
+                                 "dense_median_s": np.median(dense), "speedup": np.median(dense) / np.median(t),
+                                 "accuracy": acc, "round_median_s": json.dumps(list(t)), "mac_ratio": 4.0})
+    return pd.DataFrame(rows)
+
+
+def test_speedup_part_is_a_paired_test_over_rounds_and_replicates():
+    d = sec.speedup_decision(_sweep())
+    assert d.verdict == "supported" and len(d.family) == 3 and set(d.family.n) == {9}  # 3 rounds x 3 replicates
+    assert sec.speedup_decision(_sweep(speedup=1.0, noise=0.005)).verdict == "refuted"  # no real gain
+    assert sec.speedup_decision(_sweep(speedup=1.3, noise=0.5)).verdict == "inconclusive"  # too noisy to tell
+    # an older CSV without per-round medians: the unit's ratio of medians, one observation per replicate
+    old = _sweep().drop(columns=["round_median_s"])
+    assert set(sec.speedup_decision(old).family.n) == {3}
+
+
+def test_matched_part_tests_across_replicates():
+    d = sec.matched_decision(_sweep(gain=0.05))
+    assert d.verdict == "supported" and int(d.family.n.iloc[0]) == 3 and "3 replicates" in d.family.note.iloc[0]
+    assert sec.matched_decision(_sweep(gain=-0.05)).verdict == "refuted"
+    assert sec.matched_decision(_sweep(gain=0.0)).verdict == "refuted"  # equivalent within the 1-point margin
+    one = sec.matched_decision(_sweep(gain=0.05, replicates=1))
+    assert "one replicate" in one.family.note.iloc[0] and int(one.family.n.iloc[0]) == 6  # 2 points x 3 models
+    # points where both models are at chance level are excluded
+    chance = sec.matched_decision(_sweep(acc_uni=0.1, gain=0.0))
+    assert chance.verdict == "not measured" and "excluded" in chance.evidence
+    # hardware-aware models 20% slower: no latency-matched points
+    assert sec.matched_decision(_sweep(hw_latency=1.2)).verdict == "not measured"
+
+
+def test_claim_needs_both_parts():
+    verdict, text, headline = sec.hardware_verdict(_sweep())
+    assert verdict == "supported" and "Δ top-1" in headline and "(1)" in text and "(2)" in text
+    assert sec.hardware_verdict(_sweep(gain=-0.05))[0] == "refuted"
+    assert sec.hardware_verdict(_sweep(speedup=1.0, noise=0.005))[0] == "refuted"
+    assert sec.hardware_verdict(_sweep(hw_latency=1.2))[0] == "inconclusive"  # part 2 not measured
+    assert sec.hardware_verdict(_sweep(gain=0.05, replicates=1))[0] in ("supported", "inconclusive")
+    claim = get_section("latency").claims(_sweep())[0]
+    assert claim.anchor == sec.CLAIM_ANCHOR and claim.headline and claim.verdict == "supported"
+    df = _sweep()
     assert sec.hardware_verdict(df[df.method != "l1"])[0] == "not measured"
 
 

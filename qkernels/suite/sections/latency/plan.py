@@ -32,7 +32,7 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 from qkernels.suite.sections.base import SectionContext, Unit
@@ -83,6 +83,9 @@ class LatencyProfile:
     round_to: int | None = None
     rounds: int = 3  # interleaved rounds (dense, uniform, hardware-aware alternate)
     match_tries: int = 4  # measurements to match the hardware-aware model's latency to the uniform one's
+    #: replicates of the trained models (the pruning section's replicates 0..R−1); replicates > 0 time only
+    #: the point units, at the cost table's batch, with replicate 0's cost table
+    replicates: int = 1
 
 
 def _from_pruning(profile: str) -> tuple[LatencyModel, ...]:
@@ -95,12 +98,18 @@ PROFILES: dict[str, LatencyProfile] = {
         models=_from_pruning("quick") + (
             LatencyModel("resnet18_small_w0.5@32", ModelSetup("resnet18_small_w0.5", "resnet18_small",
                                                               (("width", 0.5),)), False, 32),),
+        replicates=3,
     ),
     "full": LatencyProfile(
         pruning=PRUNING_PROFILES["full"], models=_from_pruning("full"), sparsities=(0.1, 0.3, 0.5, 0.7, 0.9),
         batch_sizes=(1, 8, 32, 128), warmup=10, min_repeat=30, max_repeat=1000, budget_s=2.0, cpu_threads=None,
-        table_budget_s=0.5, round_to=None),
+        table_budget_s=0.5, round_to=None, replicates=3),
 }
+#: ``standard`` (the profile whose pruning section has 10 seeds) times what ``quick`` times; its trained
+#: models are the standard pruning profile's first replicates when that profile exists (same checkpoints)
+PROFILES["standard"] = replace(PROFILES["quick"], pruning=PRUNING_PROFILES.get("standard", PRUNING_PROFILES["quick"]),
+                               models=_from_pruning("standard" if "standard" in PRUNING_PROFILES else "quick")
+                               + PROFILES["quick"].models[len(PRUNING_PROFILES["quick"].models):])
 
 COLUMNS = {
     "kind": "model (a timed model), reference (the dense model re-timed inside a sparsity's unit) or cost "
@@ -125,6 +134,10 @@ COLUMNS = {
     "group, group_channels, group_keep, saving_s": "cost rows: group root, its channels, the candidate width and "
                                                    "the measured saving (median_s is that model's latency)",
     "cudnn_benchmark, cuda_matmul_tf32": "flags in force while timing",
+    "replicate": "replicate of the trained model (the pruning section's replicate r: its dense checkpoint); 0 for "
+                 "untrained models",
+    "round_median_s": "JSON list: the median of each interleaved round (models of one unit timed in the same round "
+                      "are paired; the paired speed-up test uses them)",
 }
 
 
@@ -149,6 +162,16 @@ def plan_units(ctx: SectionContext, cfg: LatencyProfile) -> list[Unit]:
             for sp in cfg.sparsities:
                 units.append(Unit(f"point:{lm.name}:{sp:g}:{backend}", f"{lm.name} p={sp:g} {backend}",
                                   partial(point_unit, cfg, lm, sp, backend, seed, tables=tables, cache=cache)))
+        rep_cfg = replace(cfg, batch_sizes=(cfg.table_batch,))
+        for r in range(1, cfg.replicates):
+            seed_r = replicate_seed(ctx.seed_for, r)
+            for lm in cfg.models:
+                if not lm.trained:  # latency does not depend on the weights: nothing to replicate
+                    continue
+                for sp in cfg.sparsities:
+                    units.append(Unit(f"point:{lm.name}:{sp:g}:{backend}:r{r}", f"{lm.name} p={sp:g} {backend} r{r}",
+                                      partial(point_unit, rep_cfg, lm, sp, backend, seed_r, tables=tables,
+                                              cache=cache, replicate=r, table_seed=seed)))
     return units
 
 

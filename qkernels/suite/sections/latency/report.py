@@ -12,6 +12,9 @@ Example:
 
 from __future__ import annotations
 
+import json
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -21,6 +24,7 @@ from qkernels.suite.sections.base import Claim, metric_frame, metric_row
 from qkernels.suite.sections.latency import figures
 from qkernels.suite.sections.latency.plan import HARDWARE, UNIFORM
 from qkernels.suite.speed.targets import TARGETS
+from qkernels.suite.verdict import Comparison, Decision, decide, paired_comparison
 
 #: the speed goal: achieved speed-up >= GOAL_EFFICIENCY x MAC ratio at GOAL_SPARSITY, batch >= GOAL_BATCH
 _GOAL = TARGETS["latency_cpu_50"]
@@ -42,7 +46,10 @@ def report_blocks(run: RunFolder, df: pd.DataFrame) -> list[Block]:
     blocks: list[Block] = []
     if df.empty or "kind" not in df.columns:
         return [Paragraph("latency.csv has no rows.")]
-    m = df[df.kind == "model"]
+    df = with_replicate(df)
+    reps = int(df.replicate.max()) + 1
+    df0 = df[df.replicate == 0]  # the tables and figures of replicate 0; the claim's tests use every replicate
+    m = df0[df0.kind == "model"]
     threads = ", ".join(f"{b}: {sorted(set(g.threads.dropna().astype(int)))}" for b, g in m.groupby("backend"))
     blocks.append(Paragraph(
         f"Backends {', '.join(dict.fromkeys(m.backend))}; threads {threads}; batch sizes "
@@ -56,7 +63,15 @@ def report_blocks(run: RunFolder, df: pd.DataFrame) -> list[Block]:
     blocks += _speedups(run, m)
     blocks += _goal(m)
     blocks += _hardware(run, df)
+    blocks += _claim_blocks(df, reps)
     return blocks
+
+
+def with_replicate(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with a ``replicate`` column (0 where a CSV of an older run has none)."""
+    if "replicate" not in df.columns:
+        return df.assign(replicate=0)
+    return df.assign(replicate=pd.to_numeric(df.replicate, errors="coerce").fillna(0).astype(int))
 
 
 def _speedups(run: RunFolder, m: pd.DataFrame) -> list[Block]:
@@ -107,7 +122,7 @@ def _hardware(run: RunFolder, df: pd.DataFrame) -> list[Block]:
         "interpolated at the same measured latency (Δ top-1 > 0: hardware-aware more accurate) and at the same "
         "accuracy (latency ratio > 1: hardware-aware faster). Empty where the point lies outside the uniform "
         "curve's range.")))
-    m = df[(df.kind.isin(["model"])) & (df.batch == batch) & (df.weights == "trained")]
+    m = df[(df.kind.isin(["model"])) & (df.batch == batch) & (df.weights == "trained") & (df.replicate == 0)]
     for (model, backend), g in m.groupby(["model", "backend"]):
         path = run.figure(f"latency_acc_vs_latency_{safe_name(model)}_{safe_name(backend)}.png")
         figures.accuracy_figure({method: _curve(g, method) for method in (UNIFORM, HARDWARE)},
@@ -118,12 +133,42 @@ def _hardware(run: RunFolder, df: pd.DataFrame) -> list[Block]:
     return out
 
 
+#: HTML anchor of the claim's tests in the latency part (the claims table links to it)
+CLAIM_ANCHOR = "latency-hardware-claim"
+
+
+def _claim_blocks(df: pd.DataFrame, reps: int) -> list[Block]:
+    d1, d2 = speedup_decision(df), matched_decision(df)
+    verdict, _, _ = hardware_verdict(df)
+    out: list[Block] = [Heading(3, "The hardware claim: paired tests", anchor=CLAIM_ANCHOR), Paragraph(
+        f"Pre-declared endpoint (docs/latency.md#the-hardware-claim): (1) pruned models are faster: uniform "
+        f"`{UNIFORM}` pruning at p = {GOAL_SPARSITY:g}, batch ≥ {GOAL_BATCH}, log(dense / pruned) of per-round "
+        f"medians paired within each interleaved round, over rounds and replicates, one comparison per model and "
+        f"backend, margin log {SPEEDUP_MARGIN:g}; (2) hardware-aware against uniform at equal measured latency: Δ "
+        f"top-1 (hw − uniform, same sparsity) at the points whose latencies match within {MATCH_TOL:.0%} at the "
+        f"cost table's batch, trained models, averaged within each replicate and tested across replicates, margin "
+        f"+{MATCH_MARGIN:g}. Replicates in this run: {reps}. Claim verdict: **{verdict}** (both parts must hold).")]
+    for title, d in (("(1) speed-up", d1), ("(2) hardware-aware vs uniform at equal latency", d2)):
+        if not d.family.empty:
+            t = d.family[["comparison", "estimate", "lo", "hi", "n", "df", "p_positive_holm", "p_below_margin_holm",
+                          "note"]].copy()
+            if title.startswith("(1)"):
+                for c in ("estimate", "lo", "hi"):
+                    t[c] = np.exp(t[c])
+                t = t.rename(columns={"estimate": "speed-up", "lo": "lo (simult. 95%)", "hi": "hi"})
+            else:
+                t = t.rename(columns={"estimate": "Δ top-1", "lo": "lo (simult. 95%)", "hi": "hi"})
+            out.append(Table(t, f"{title}: {d.verdict}"))
+        out.append(Paragraph(f"{title}: " + d.evidence))
+    return out
+
+
 def claims(df: pd.DataFrame) -> list[Claim]:
     """The verdict on the ``hardware`` claim (:func:`hardware_verdict`)."""
     if df.empty or "kind" not in df.columns:
         return []
-    verdict, evidence = hardware_verdict(df)
-    return [Claim("hardware", verdict, evidence, "latency")]
+    verdict, evidence, headline = hardware_verdict(df)
+    return [Claim("hardware", verdict, evidence, CLAIM_ANCHOR, headline)]
 
 
 def goal_rows(m: pd.DataFrame) -> pd.DataFrame:
@@ -145,9 +190,10 @@ def _curve(g: pd.DataFrame, method: str) -> pd.DataFrame:
 def compare_hardware(df: pd.DataFrame, batch: int | None = None) -> pd.DataFrame:
     """Hardware-aware points against the uniform curve at equal latency and at equal accuracy."""
     batch = compare_batch(df) if batch is None else batch
+    df = with_replicate(df)
     m = df[(df.kind.isin(["model", "reference"])) & (df.batch == batch) & (df.weights == "trained")]
     rows = []
-    for (model, backend), g in m.groupby(["model", "backend"], sort=False):
+    for (model, backend, rep), g in m.groupby(["model", "backend", "replicate"], sort=False):
         dense = g[g.method == "dense"][["median_s", "accuracy"]].dropna()
         uni = pd.concat([_curve(g, UNIFORM), dense.median().to_frame().T if not dense.empty else dense])
         uni = uni.dropna().sort_values("median_s")
@@ -160,7 +206,7 @@ def compare_hardware(df: pd.DataFrame, batch: int | None = None) -> pd.DataFrame
             order = np.argsort(ua)
             lat_at = np.interp(r.accuracy, ua[order], ul[order]) if ua.min() <= r.accuracy <= ua.max() else np.nan
             u = g[(g.method == UNIFORM) & np.isclose(g.sparsity, r.sparsity)]
-            rows.append({"model": model, "backend": backend, "sparsity": r.sparsity,
+            rows.append({"model": model, "backend": backend, "replicate": int(rep), "sparsity": r.sparsity,
                          "hw ms": 1e3 * r.median_s, "uniform ms": 1e3 * u.median_s.median() if len(u) else np.nan,
                          "hw top-1": r.accuracy, "uniform top-1": u.accuracy.median() if len(u) else np.nan,
                          "latency hw / uniform": r.median_s / u.median_s.median() if len(u) else np.nan,
@@ -172,43 +218,117 @@ def compare_hardware(df: pd.DataFrame, batch: int | None = None) -> pd.DataFrame
 
 #: a hardware-aware point counts as latency-matched to the uniform one when their medians differ by at most this
 MATCH_TOL = 0.05
-#: fewest latency-matched points for a supported / refuted verdict
-MIN_MATCHED = 3
+#: part (2): the smallest gain in top-1 that counts as "better than uniform" (refuted below it)
+MATCH_MARGIN = 0.01
+#: part (1): the smallest speed-up that counts as a real gain (refuted below it)
+SPEEDUP_MARGIN = 1.1
+#: top-1 of chance (the profiles' data: digits, 10 classes); points where both models are within 2x of it are
+#: excluded from part (2)
+CHANCE_TOP1 = 0.1
 
 
-def hardware_verdict(df: pd.DataFrame) -> tuple[str, str]:
-    """The "hardware" claim: pruned models run measurably faster, and hardware-aware widths beat
-    uniform ones at equal measured latency: over the points whose latency matched the uniform
-    model's within :data:`MATCH_TOL` (at least :data:`MIN_MATCHED` of them), mean Δ top-1 > +0.01:
-    supported; < −0.01, or no real speed-up: refuted; otherwise inconclusive."""
-    m = df[df.kind == "model"]
-    g = m[(m.method == UNIFORM) & np.isclose(m.sparsity, GOAL_SPARSITY) & (m.batch >= GOAL_BATCH)]
-    if g.speedup.dropna().empty:
-        return "not measured", f"no uniform rows at sparsity {GOAL_SPARSITY:g}, batch ≥ {GOAL_BATCH}"
-    sp = float(g.speedup.median())
+def _rounds(v) -> list[float]:
+    if isinstance(v, str) and v.startswith("["):
+        return [float(x) for x in json.loads(v)]
+    return []
+
+
+def speedup_decision(df: pd.DataFrame) -> Decision:
+    """Part (1): uniform pruning at GOAL_SPARSITY, batch ≥ GOAL_BATCH is faster than dense. Per model and
+    backend, the log speed-ups of the per-round medians (dense reference and pruned model timed in the same
+    round), averaged over the batch sizes of a round, are the paired observations over rounds and replicates."""
+    df = with_replicate(df)
+    what = (f"Speed-up of uniform pruning at p = {GOAL_SPARSITY:g}, batch ≥ {GOAL_BATCH} (log of dense / pruned "
+            "per-round medians, paired within rounds; observations: rounds × replicates).")
+    need = {"kind", "method", "sparsity", "batch", "median_s"}
+    if df.empty or not need <= set(df.columns):
+        return decide([], margin=math.log(SPEEDUP_MARGIN), what=what)
+    big = df.batch >= GOAL_BATCH
+    pr = df[big & np.isclose(pd.to_numeric(df.sparsity), GOAL_SPARSITY) & (df.kind == "model")
+            & (df.method == UNIFORM)]
+    ref = df[big & (df.kind == "reference")]
+    fam: list[Comparison] = []
+    for (model, backend), g in pr.groupby(["model", "backend"], sort=False):
+        obs: dict[tuple[int, int], list[float]] = {}
+        for r in g.itertuples():
+            if not (r.median_s > 0 and r.dense_median_s > 0):
+                continue
+            # the dense model re-timed in the same unit: its median is this row's dense_median_s
+            d = ref[(ref.model == model) & (ref.backend == backend) & (ref.batch == r.batch)
+                    & (ref.replicate == r.replicate) & np.isclose(ref.median_s, r.dense_median_s, rtol=1e-9, atol=0)]
+            a = _rounds(d.iloc[0].get("round_median_s")) if len(d) else []
+            b = _rounds(getattr(r, "round_median_s", None))
+            if a and len(a) == len(b):
+                for k, (x, y) in enumerate(zip(a, b)):
+                    obs.setdefault((int(r.replicate), k), []).append(math.log(x / y))
+            else:  # no per-round medians (an older CSV): the unit's ratio of medians, one observation
+                obs.setdefault((int(r.replicate), -int(r.batch)), []).append(math.log(r.dense_median_s / r.median_s))
+        reps = {k[0] for k in obs}
+        fam.append(paired_comparison(f"{model} ({backend})", [float(np.mean(v)) for v in obs.values()],
+                                     note=f"{len(obs)} rounds of {len(reps)} replicate(s)"))
+    return decide(fam, margin=math.log(SPEEDUP_MARGIN), what=what)
+
+
+def matched_points(df: pd.DataFrame) -> pd.DataFrame:
+    """The points of part (2): hardware-aware points of trained models whose measured latency matches the
+    uniform model's within MATCH_TOL, both above 2x chance, with Δ top-1 (hw − uniform, same sparsity)."""
     cmp = compare_hardware(df)
     if cmp.empty:
-        d = r = pd.Series(dtype=float)
-        n_all = 0
+        return cmp
+    ok = (cmp["latency hw / uniform"] - 1).abs() <= MATCH_TOL
+    above = cmp[["hw top-1", "uniform top-1"]].max(axis=1) >= 2 * CHANCE_TOP1
+    return cmp.assign(matched=ok, above_chance=above)
+
+
+def matched_decision(df: pd.DataFrame) -> Decision:
+    """Part (2): Δ top-1 at equal measured latency, averaged within each replicate over its matched points
+    and tested across replicates; with one replicate the points themselves (df of points of one model)."""
+    pts = matched_points(df)
+    what = (f"Hardware-aware vs uniform at equal measured latency (within {MATCH_TOL:.0%}, batch {compare_batch(df)}): "
+            "Δ top-1, hw − uniform at the same sparsity, trained models, one-shot after BN re-estimation.")
+    if pts.empty:
+        return decide([], margin=MATCH_MARGIN, what=what + " No trained model with both uniform and hardware-aware "
+                                                           "rows.")
+    use = pts[pts.matched & pts.above_chance]
+    n_all, n_m, n_c = len(pts), int(pts.matched.sum()), int((pts.matched & ~pts.above_chance).sum())
+    what += (f" {n_m} of {n_all} points matched; {n_c} of them excluded (both models below 2× chance, "
+             f"{2 * CHANCE_TOP1:g}).")
+    d = use["Δ top-1 same sparsity"].dropna()
+    reps = sorted(use.replicate.unique())
+    if len(reps) >= 2:
+        per = use.groupby("replicate")["Δ top-1 same sparsity"].mean()
+        c = paired_comparison("hw − uniform, mean over matched points per replicate", per.to_numpy(),
+                              note=f"{len(per)} replicates, {len(d)} points")
     else:
-        matched = cmp[(cmp["latency hw / uniform"] - 1).abs() <= MATCH_TOL]
-        d = matched["Δ top-1 same sparsity"].dropna()
-        r = cmp["latency ratio at equal accuracy"].dropna()
-        n_all = len(cmp)
-    text = (f"uniform p={GOAL_SPARSITY:g}, batch ≥ {GOAL_BATCH}: median speed-up {sp:.2f}x "
-            f"(MAC ratio {float(g.mac_ratio.median()):.2f}x); hardware-aware vs uniform at equal measured latency "
-            f"(within {MATCH_TOL:.0%}; {len(d)} of {n_all} points): mean Δ top-1 {d.mean():+.3f}; median latency "
-            f"ratio at equal accuracy {(r.median() if len(r) else np.nan):.2f} over {len(r)} points (one replicate, "
-            "no fine-tuning)")
-    if sp < 1.1:
-        return "refuted", "pruning gave no real speed-up: " + text
-    if len(d) < MIN_MATCHED:
-        return "inconclusive", f"too few latency-matched points (need {MIN_MATCHED}): " + text
-    if d.mean() > 0.01:
-        return "supported", text
-    if d.mean() < -0.01:
-        return "refuted", text
-    return "inconclusive", text
+        c = paired_comparison("hw − uniform, matched points", d.to_numpy(),
+                              note=f"{len(d)} points of one replicate: df are those of points of one model each, "
+                                   "not of independent replicates")
+    return decide([c], margin=MATCH_MARGIN, what=what, unit=" points", scale=100)
+
+
+def hardware_verdict(df: pd.DataFrame) -> tuple[str, str, str]:
+    """The "hardware" claim: both (1) :func:`speedup_decision` and (2) :func:`matched_decision` must hold.
+    Refuted if either part is refuted; supported only if both are; inconclusive otherwise (also when one
+    part is not measured). Returns (verdict, evidence, headline)."""
+    d1, d2 = speedup_decision(df), matched_decision(df)
+    v = [d1.verdict, d2.verdict]
+    if all(x == "not measured" for x in v):
+        verdict = "not measured"
+    elif "refuted" in v:
+        verdict = "refuted"
+    elif all(x == "supported" for x in v):
+        verdict = "supported"
+    else:
+        verdict = "inconclusive"
+    lead = d1 if (d1.verdict == "refuted" and d2.verdict != "refuted") or not d2.headline else d2
+    if lead is d1 and d1.headline:
+        c = d1.family.loc[d1.family.estimate.idxmin()] if d1.verdict != "refuted" else \
+            d1.family.loc[d1.family.p_below_margin_holm.idxmin()]
+        headline = f"speed-up {c.comparison}: {math.exp(c.estimate):.2f}x [{math.exp(c.lo):.2f}, {math.exp(c.hi):.2f}]"
+    else:
+        headline = f"Δ top-1 at equal latency, {d2.headline}" if d2.headline else ""
+    evidence = f"(1) {d1.evidence} (2) {d2.evidence}"
+    return verdict, evidence, headline
 
 
 def compare_metrics(df: pd.DataFrame) -> pd.DataFrame:
@@ -218,7 +338,8 @@ def compare_metrics(df: pd.DataFrame) -> pd.DataFrame:
     if df.empty or not need <= set(df.columns):
         return metric_frame([])
     rows = []
-    timed = df[(df.kind == "model") & df.median_s.notna()]
+    df = with_replicate(df)
+    timed = df[(df.kind == "model") & df.median_s.notna() & (df.replicate == 0)]
     for _, r in timed.iterrows():
         tag = f"{r.model} {r.backend} {r.method} p={float(r.sparsity):g} b={int(r.batch)}"
         rows.append(metric_row(f"latency median_s {tag}", r.median_s, better="lower"))
@@ -228,5 +349,6 @@ def compare_metrics(df: pd.DataFrame) -> pd.DataFrame:
 
 
 __all__ = ["report_blocks", "claims", "compare_metrics", "compare_batch", "goal_rows", "compare_hardware",
-           "hardware_verdict", "GOAL_SPARSITY", "GOAL_BATCH", "GOAL_EFFICIENCY", "COMPARE_BATCH", "MATCH_TOL",
-           "MIN_MATCHED"]
+           "hardware_verdict", "speedup_decision", "matched_points", "matched_decision", "with_replicate",
+           "GOAL_SPARSITY", "GOAL_BATCH", "GOAL_EFFICIENCY", "COMPARE_BATCH", "MATCH_TOL", "MATCH_MARGIN",
+           "SPEEDUP_MARGIN", "CHANCE_TOP1", "CLAIM_ANCHOR"]

@@ -8,7 +8,7 @@ table, kept for the point units in a :class:`CostTables`) and ``point:<model>:<s
 
 Example:
     >>> len(CSV_COLUMNS), CSV_COLUMNS[:3]
-    (43, ['kind', 'model', 'arch'])
+    (45, ['kind', 'model', 'arch'])
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ CSV_COLUMNS = ["kind", "model", "arch", "weights", "method", "sparsity", "backen
                "efficiency", "macs", "macs_dense", "macs_frac", "params", "params_frac", "channels",
                "channel_sparsity", "accuracy", "accuracy_dense", "peak_mem_bytes", "mem_kind", "error", "keep",
                "predicted_saving_s", "target_saving_s", "match_tries", "group", "group_channels", "group_keep",
-               "saving_s", "cudnn_benchmark", "cuda_matmul_tf32"]
+               "saving_s", "cudnn_benchmark", "cuda_matmul_tf32", "replicate", "round_median_s"]
 
 
 def _input_shape(cfg: LatencyProfile, lm: LatencyModel) -> tuple[int, ...]:
@@ -97,7 +97,7 @@ def _accuracy(cfg: LatencyProfile, lm: LatencyModel, model: nn.Module) -> float:
     return float(evaluate(model, sweep_data(cfg.pruning).test, batch_size=cfg.pruning.eval_batch)["accuracy"])
 
 
-def _rows(cfg, lm, method, sparsity, backend, timing, info, dense_times=None) -> list[dict]:
+def _rows(cfg, lm, method, sparsity, backend, timing, info, dense_times=None, replicate: int = 0) -> list[dict]:
     out = []
     for t in timing:
         d = (dense_times or {}).get(t["batch"], math.nan)
@@ -111,6 +111,8 @@ def _rows(cfg, lm, method, sparsity, backend, timing, info, dense_times=None) ->
                                              "peak_mem_bytes", "mem_kind", "error", "cudnn_benchmark",
                                              "cuda_matmul_tf32")},
                     "dense_median_s": d, "speedup": speed, "mac_ratio": ratio, "efficiency": speed / ratio,
+                    "replicate": replicate,
+                    "round_median_s": json.dumps(t["round_median_s"]) if t.get("round_median_s") else None,
                     **info})
     return out
 
@@ -236,15 +238,21 @@ def _table(cfg: LatencyProfile, lm: LatencyModel, seed: int, backend: str, table
 
 
 def point_unit(cfg: LatencyProfile, lm: LatencyModel, sparsity: float, backend: str, seed: int, *,
-               tables: CostTables, cache: DenseCache | None = None) -> pd.DataFrame:
+               tables: CostTables, cache: DenseCache | None = None, replicate: int = 0,
+               table_seed: int | None = None) -> pd.DataFrame:
     """Dense, uniform and hardware-aware models at ``sparsity`` on ``backend``, timed back to back
-    (the hardware-aware widths from the cost table in ``tables``)."""
+    (the hardware-aware widths from the cost table in ``tables``).
+
+    ``replicate`` > 0: the dense model of that replicate (``seed``), with the cost table of
+    replicate 0 (``table_seed``: latency depends on the widths, not on the weights); the rows
+    carry the replicate."""
     with torch_threads(cfg.pruning.cpu_threads, "cpu"):
-        return _point_unit(cfg, lm, sparsity, backend, seed, tables, cache)
+        return _point_unit(cfg, lm, sparsity, backend, seed, tables, cache, replicate,
+                           seed if table_seed is None else table_seed)
 
 
 def _point_unit(cfg: LatencyProfile, lm: LatencyModel, sparsity: float, backend: str, seed: int, tables: CostTables,
-                cache: DenseCache | None) -> pd.DataFrame:
+                cache: DenseCache | None, replicate: int = 0, table_seed: int | None = None) -> pd.DataFrame:
     shape = _input_shape(cfg, lm)
     example = torch.zeros(1, *shape)
     dense = _dense(cfg, lm, seed, cache)
@@ -255,7 +263,7 @@ def _point_unit(cfg: LatencyProfile, lm: LatencyModel, sparsity: float, backend:
         uni, _ = build_pruned(cfg.pruning, lm.setup, UNIFORM, sparsity, seed, "cpu", cache=cache)
     else:
         uni, _ = prune(dense, UNIFORM, sparsity, example)
-    table = _table(cfg, lm, seed, backend, tables, cache)
+    table = _table(cfg, lm, seed if table_seed is None else table_seed, backend, tables, cache)
     imp = group_importance(dense, example, UNIFORM)
     start = table.predict_saving(uniform_keep(table.groups, sparsity, cfg.round_to))
     threads = cfg.cpu_threads if backend == "cpu" else None
@@ -290,15 +298,15 @@ def _point_unit(cfg: LatencyProfile, lm: LatencyModel, sparsity: float, backend:
     d_t, u_t, h_t = timed["dense"], timed["uni"], timed["hw"]
     dense_times = {t["batch"]: t.get("median_s", math.nan) for t in d_t}
     rows = _rows(cfg, lm, "dense", 0.0, backend, d_t, _info(dense, shape, macs0, params0, ch0, acc0, acc0),
-                 dense_times)
+                 dense_times, replicate)
     for r in rows:
         r["kind"] = "reference"  # the dense model re-timed next to this sparsity's models
     rows += _rows(cfg, lm, UNIFORM, sparsity, backend, u_t,
-                  _info(uni, shape, macs0, params0, ch0, _accuracy(cfg, lm, uni), acc0), dense_times)
+                  _info(uni, shape, macs0, params0, ch0, _accuracy(cfg, lm, uni), acc0), dense_times, replicate)
     rows += _rows(cfg, lm, HARDWARE, sparsity, backend, h_t,
                   _info(hw, shape, macs0, params0, ch0, _accuracy(cfg, lm, hw), acc0,
                         keep=json.dumps(keep, sort_keys=True), predicted_saving_s=table.predict_saving(keep),
-                        target_saving_s=start, match_tries=json.dumps(hw_info["tries"])), dense_times)
+                        target_saving_s=start, match_tries=json.dumps(hw_info["tries"])), dense_times, replicate)
     return pd.DataFrame(rows, columns=CSV_COLUMNS)
 
 
