@@ -322,3 +322,7 @@ def test_budget_verdict_flips_with_the_noise():
 def test_budget_not_measured_without_runs_at_the_budget_shots():
     df = _budget_frame(0.02, pairs=4, reps=1, shots=100)
     assert budget.claim_decision(df)[0].verdict == "not measured"
+    # a covered regime missing (no runs at p = 0.01): noise-free alone cannot make the claim supported
+    df = _budget_frame(0.02)
+    dec, _ = budget.claim_decision(df[df.noise_p == 0])
+    assert dec.verdict == "inconclusive" and "Not measured here" in dec.evidence

@@ -157,7 +157,9 @@ def _claim_blocks(df: pd.DataFrame, reps: int) -> list[Block]:
                     t[c] = np.exp(t[c])
                 t = t.rename(columns={"estimate": "speed-up", "lo": "lo (simult. 95%)", "hi": "hi"})
             else:
-                t = t.rename(columns={"estimate": "Δ top-1", "lo": "lo (simult. 95%)", "hi": "hi"})
+                for c in ("estimate", "lo", "hi"):
+                    t[c] = 100 * t[c]
+                t = t.rename(columns={"estimate": "Δ top-1 (points)", "lo": "lo (simult. 95%)", "hi": "hi"})
             out.append(Table(t, f"{title}: {d.verdict}"))
         out.append(Paragraph(f"{title}: " + d.evidence))
     return out
@@ -238,8 +240,8 @@ def speedup_decision(df: pd.DataFrame) -> Decision:
     backend, the log speed-ups of the per-round medians (dense reference and pruned model timed in the same
     round), averaged over the batch sizes of a round, are the paired observations over rounds and replicates."""
     df = with_replicate(df)
-    what = (f"Speed-up of uniform pruning at p = {GOAL_SPARSITY:g}, batch ≥ {GOAL_BATCH} (log of dense / pruned "
-            "per-round medians, paired within rounds; observations: rounds × replicates).")
+    what = (f"Speed-up of uniform pruning at p = {GOAL_SPARSITY:g}, batch ≥ {GOAL_BATCH} (estimates: log of dense / "
+            "pruned per-round medians, paired within rounds; observations: rounds × replicates).")
     need = {"kind", "method", "sparsity", "batch", "median_s"}
     if df.empty or not need <= set(df.columns):
         return decide([], margin=math.log(SPEEDUP_MARGIN), what=what)
@@ -265,7 +267,7 @@ def speedup_decision(df: pd.DataFrame) -> Decision:
                 obs.setdefault((int(r.replicate), -int(r.batch)), []).append(math.log(r.dense_median_s / r.median_s))
         reps = {k[0] for k in obs}
         fam.append(paired_comparison(f"{model} ({backend})", [float(np.mean(v)) for v in obs.values()],
-                                     note=f"{len(obs)} rounds of {len(reps)} replicate(s)"))
+                                     note=f"{len(obs)} rounds over {len(reps)} replicate(s)"))
     return decide(fam, margin=math.log(SPEEDUP_MARGIN), what=what)
 
 

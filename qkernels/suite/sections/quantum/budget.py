@@ -223,10 +223,15 @@ def claim_decision(df: pd.DataFrame) -> tuple[Decision, str]:
     i = int(t.p_below_margin_holm.idxmin()) if dec.verdict == "refuted" else int(t.p_positive_holm.idxmax())
     parts = [f"{_headline(r)} (n = {int(r.n)} pairs, Holm p(within budget) = {r.p_positive_holm:.2g}, "
              f"p(outside) = {r.p_below_margin_holm:.2g})" for _, r in t.iterrows()]
-    evidence = " ".join([what, f"**{dec.verdict}**: " + "; ".join(parts) + ".",
-                         f"Holm over {len(t)} comparisons, one-sided at 0.025 per direction; intervals simultaneous "
-                         "95% (Bonferroni)."])
-    return Decision(dec.verdict, _headline(t.loc[i]), evidence, t), _headline(t.loc[i])
+    verdict = dec.verdict
+    note = ""
+    if missing and verdict == "supported":  # the claim covers every listed regime: a missing one cannot pass
+        verdict = "inconclusive"
+        note = "Within budget where measured, but regimes the claim covers are missing."
+    evidence = " ".join(x for x in [what, f"**{verdict}**: " + "; ".join(parts) + ".",
+                                    f"Holm over {len(t)} comparisons, one-sided at 0.025 per direction; intervals "
+                                    "simultaneous 95% (Bonferroni).", note] if x)
+    return Decision(verdict, _headline(t.loc[i]), evidence, t), _headline(t.loc[i])
 
 
 def _headline(r: pd.Series) -> str:
