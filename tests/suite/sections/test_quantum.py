@@ -226,7 +226,7 @@ def test_resume_redoes_only_the_missing_unit(quantum_run, tmp_path):
     pd.testing.assert_frame_equal(again[keep], df[keep])  # same seeds: the redone unit gives the same rows
 
 
-@pytest.mark.parametrize("profile", ["quick", "full"])
+@pytest.mark.parametrize("profile", ["quick", "standard", "full"])
 def test_plan_keys_are_stable_and_unique(profile):
     ctx = SectionContext(run=None, profile=profile, device=torch.device("cpu"), seed=0)  # type: ignore[arg-type]
     keys = [u.key for u in get_section("quantum").plan(ctx)]
