@@ -415,6 +415,11 @@ def compare_metrics(df: pd.DataFrame) -> pd.DataFrame:
         m, lo, hi, n = mean_interval(cov)
         # lower coverage of the nominal 95% intervals is the failure (above it they are only conservative)
         rows.append(metric_row(f"coverage {e} S={int(S)}", m, lo, hi, "ci" if n >= 2 else "none", n, better="higher"))
+    for r in budget.regime_table(df).itertuples(index=False):  # the error budget per regime (RMSE of d̂)
+        lo, hi = (float(x) for x in r[10].strip("[]").split(", ")) if r[10] else (math.nan, math.nan)
+        tag = f"{r.estimator} {r.noise} p={r.p:g} {r.mitigation}"
+        rows.append(metric_row(f"budget rmse_d {tag}", r[9], lo, hi, "ci" if r.pairs >= 2 else "none", r.pairs,
+                               better="lower"))
     if {"metric", "value", "device"} <= set(df.columns):
         sp = df[(df.kind == "speed") & df.metric.isin(["speedup_rows", "speedup_statevector"])]
         for _, r in sp.iterrows():
