@@ -131,6 +131,7 @@ _CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto
 table{border-collapse:collapse;margin:1em 0;font-size:0.9em}.tw{overflow-x:auto;max-width:100%}
 th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top;overflow-wrap:anywhere}
 td.num{text-align:right;white-space:nowrap}th{background:#f3f3f3}img{max-width:100%}figcaption{color:#555}
+caption{text-align:left;color:#444;padding:2px 0}
 code{background:#f3f3f3;padding:0 3px;overflow-wrap:anywhere}
 .verdict{display:inline-block;padding:1px 8px;border-radius:9px;font-weight:600;white-space:nowrap;color:#fff}
 .verdict-supported{background:#1a7f37}.verdict-refuted{background:#cf222e}.verdict-inconclusive{background:#9a6700}
