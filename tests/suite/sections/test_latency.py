@@ -70,6 +70,10 @@ def test_profiles_have_standard():
     assert {"quick", "standard", "full"} <= set(lu.PROFILES) and "standard" in get_section("quantum").profiles
     assert lu.PROFILES["standard"].sparsities == lu.PROFILES["quick"].sparsities
     assert lu.PROFILES["quick"].replicates == 3
+    # the deciding profile times the 10 paired seeds of the standard pruning profile
+    from qkernels.suite.sections.pruning.plan import PROFILES as PP
+
+    assert lu.PROFILES["standard"].replicates == PP["standard"].replicates == 10
 
 
 def test_trained_models_are_the_pruning_sections_first_replicate(tiny):

@@ -105,11 +105,12 @@ PROFILES: dict[str, LatencyProfile] = {
         batch_sizes=(1, 8, 32, 128), warmup=10, min_repeat=30, max_repeat=1000, budget_s=2.0, cpu_threads=None,
         table_budget_s=0.5, round_to=None, replicates=3),
 }
-#: ``standard`` (the profile whose pruning section has 10 seeds) times what ``quick`` times; its trained
-#: models are the standard pruning profile's first replicates when that profile exists (same checkpoints)
+#: ``standard`` (the profile that decides the claims) times what ``quick`` times, over the 10 replicates
+#: (paired seeds) of the standard pruning profile's trained models (same checkpoints)
 PROFILES["standard"] = replace(PROFILES["quick"], pruning=PRUNING_PROFILES.get("standard", PRUNING_PROFILES["quick"]),
                                models=_from_pruning("standard" if "standard" in PRUNING_PROFILES else "quick")
-                               + PROFILES["quick"].models[len(PRUNING_PROFILES["quick"].models):])
+                               + PROFILES["quick"].models[len(PRUNING_PROFILES["quick"].models):],
+                               replicates=PRUNING_PROFILES.get("standard", PRUNING_PROFILES["quick"]).replicates)
 
 COLUMNS = {
     "kind": "model (a timed model), reference (the dense model re-timed inside a sparsity's unit) or cost "
