@@ -171,7 +171,7 @@ def test_control_verdicts_and_report_part():
     d = rep.control_decisions(clear)
     assert d[("mlp", "positive")].verdict == "supported" and d[("mlp", "negative")].verdict == "supported"
     assert rep.control_decisions(_control_rows(0.999, 0.005))[("mlp", "positive")].verdict == "refuted"
-    part = rep._controls_part(clear)
+    part = rep.controls_part(clear)
     text = " ".join(getattr(b, "text", "") for b in part)
     assert any(isinstance(b, Table) for b in part) and "Not claims of the paper" in text
     assert "positive control: supported** (as expected)" in text and "Secondary" in text
