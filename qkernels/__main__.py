@@ -6,4 +6,5 @@ it is the one module outside :mod:`qkernels.suite` that imports the suite.
 
 from qkernels.suite.cli import console_main
 
-console_main()
+if __name__ == "__main__":  # not when a spawned worker process (Dask, multiprocessing) imports it
+    console_main()

@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -60,6 +61,58 @@ def entry_paths(config: dict, root: str | Path | None = None) -> tuple[Path, Pat
     d = cache_root(root) / "dense"
     k = config_key(config)
     return d / f"{k}.safetensors", d / f"{k}.json"
+
+
+def key_paths(key: str, root: str | Path | None = None) -> tuple[Path, Path]:
+    """The (weights, info) paths of the entry with cache key ``key`` (see :func:`config_key`)."""
+    if not re.fullmatch(r"[0-9a-f]{24}", key):
+        raise ValueError(f"not a checkpoint-cache key: {key!r}")
+    d = cache_root(root) / "dense"
+    return d / f"{key}.safetensors", d / f"{key}.json"
+
+
+def entry_files(key: str, root: str | Path | None = None) -> dict[str, bytes]:
+    """The files of entry ``key`` as ``{path relative to the cache root: bytes}`` ({} when absent).
+
+    This is how a cluster ships a trained dense model from the worker that trained it to the
+    workers that need it (:mod:`qkernels.suite.engine`); :func:`install_files` writes them back.
+
+    Example:
+        >>> import tempfile
+        >>> from torch import nn
+        >>> a, b = tempfile.mkdtemp(), tempfile.mkdtemp()
+        >>> cfg = {"arch": "linear", "seed": 0}
+        >>> _ = save_entry(cfg, nn.Linear(2, 2), {"accuracy": 1.0}, root=a)
+        >>> files = entry_files(config_key(cfg), root=a)
+        >>> sorted(p.split("/")[0] for p in files), install_files(files, root=b)
+        (['dense', 'dense'], 2)
+        >>> load_entry(cfg, nn.Linear(2, 2), root=b)
+        {'accuracy': 1.0}
+    """
+    out: dict[str, bytes] = {}
+    base = cache_root(root)
+    for p in key_paths(key, root):
+        if not p.is_file():
+            return {}
+        out[p.relative_to(base).as_posix()] = p.read_bytes()
+    return out
+
+
+def install_files(files: dict[str, bytes], root: str | Path | None = None) -> int:
+    """Write the files of :func:`entry_files` under the cache root (atomic; a file already there with
+    the same size is kept). Returns how many were written."""
+    base = cache_root(root)
+    written = 0
+    for rel, data in files.items():
+        parts = Path(rel).parts
+        if len(parts) != 2 or parts[0] != "dense" or not re.fullmatch(r"[0-9a-f]{24}\.(safetensors|json)", parts[1]):
+            raise ValueError(f"not a checkpoint-cache file: {rel!r}")
+        path = base / rel
+        if path.is_file() and path.stat().st_size == len(data):
+            continue
+        atomic_write_bytes(path, data)
+        written += 1
+    return written
 
 
 def save_entry(config: dict, model: nn.Module, info: dict, root: str | Path | None = None) -> Path:
@@ -115,4 +168,4 @@ def cached_model(
     return model.eval(), info, False
 
 
-__all__ = ["cache_root", "config_key", "entry_paths", "save_entry", "load_entry", "cached_model", "CACHE_VERSION"]
+__all__ = ["cache_root", "config_key", "entry_paths", "key_paths", "entry_files", "install_files", "save_entry", "load_entry", "cached_model", "CACHE_VERSION"]

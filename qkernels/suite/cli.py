@@ -105,7 +105,17 @@ def _build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=_seed, default=0, help="run seed, 0..2**63-1 (default 0)")
     r.add_argument("--resume", action="store_true", help="continue an interrupted run (--out, or the newest run)")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
+    r.add_argument("--cluster", default=None, metavar="SPEC",
+                   help="run the units on Dask (extra dist): local[:N] (an embedded cluster of N workers), "
+                        "tcp://HOST:PORT (a running scheduler) or slurm[:KEY=VALUE,...]; none: in this process "
+                        "(default: $QK_CLUSTER or $DASK_SCHEDULER_ADDRESS if set, else in this process; "
+                        "docs/scale-out.md)")
     _add_max_memory(r)
+
+    from qkernels.suite.engine.worker import add_arguments as add_worker_arguments
+    w = sub.add_parser("worker", help="start Dask workers for `qkernels run --cluster ADDRESS`, one per GPU/NPU "
+                                      "(or per core)")
+    add_worker_arguments(w)
 
     rep = sub.add_parser("report", help="rebuild report.md and report.html of a run folder")
     rep.add_argument("run_dir", help="a run folder written by `qkernels run`")
@@ -177,9 +187,14 @@ def _cmd_run(a: argparse.Namespace) -> int:
     from qkernels.suite.runner import run
 
     path = run(profile=a.profile, sections=a.sections, device=a.device, out=a.out, seed=a.seed, resume=a.resume,
-               progress=not a.no_progress)
+               progress=not a.no_progress, cluster=a.cluster)
     print(path)
     return 0
+
+
+def _cmd_worker(a: argparse.Namespace) -> int:
+    from qkernels.suite.engine.worker import worker_command
+    return worker_command(a)
 
 
 def _cmd_report(a: argparse.Namespace) -> int:
@@ -333,7 +348,7 @@ def _one_line(text: str) -> str:
 
 
 _COMMANDS = {"run": _cmd_run, "report": _cmd_report, "devices": _cmd_devices, "distances": _cmd_distances,
-             "prune": _cmd_prune}
+             "prune": _cmd_prune, "worker": _cmd_worker}
 
 
 #: OSError numbers that come from the user's environment (space, permissions, paths), not from a bug

@@ -4,6 +4,7 @@ Layout::
 
     <run>/env.json              versions, machine, devices, seeds, profile, times
     <run>/<section>.csv         one long-format CSV per section (written when the section ends)
+    <run>/<section>_units.csv   where and how each unit ran (engine, worker, host, device, threads, times)
     <run>/report.md, report.html, figures/*.png
     <run>/.parts/<section>/     one CSV per finished unit of work (atomic), and DONE
     <run>/.lock                 while a run writes the folder: its pid, host and start time
@@ -236,6 +237,33 @@ class PartSink:
         """The rows of the finished unit ``key``."""
         return _read_csv(self._path(key))
 
+    def _meta_path(self, key: str) -> Path:
+        return self.folder / (part_filename(key)[: -len(".csv")] + ".meta.json")
+
+    def put_meta(self, key: str, meta: dict) -> None:
+        """Record where and how unit ``key`` ran (engine, worker, host, device, threads, times), atomically.
+
+        Kept beside the unit's part, never in its rows (a section's CSV does not depend on where its
+        units ran); :meth:`finalize` gathers them into ``<section>_units.csv``.
+        """
+        self.folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self._meta_path(key), {"section": self.section, "unit": key, **meta})
+
+    def metas(self, keys: list[str]) -> list[dict]:
+        """The recorded metadata of ``keys``, in that order (units without a record are left out)."""
+        out = []
+        for k in keys:
+            p = self._meta_path(k)
+            if not p.is_file():
+                continue
+            try:
+                rec = read_json_limited(p)
+            except InputError:
+                continue
+            if isinstance(rec, dict):
+                out.append(rec)
+        return out
+
     @property
     def done(self) -> bool:
         """Whether the section was finalized with no unit left failed on the device."""
@@ -260,6 +288,9 @@ class PartSink:
         for c in ints:
             df[c] = df[c].astype("Int64")
         atomic_write_csv(self.csv_path, df)
+        metas = self.metas(keys)
+        if metas:
+            atomic_write_csv(self.csv_path.with_name(f"{self.section}_units.csv"), pd.DataFrame(metas))
         atomic_write_text(self.folder / "DONE", "\n".join(keys) + "\n")
         return df
 

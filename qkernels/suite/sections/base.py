@@ -45,11 +45,42 @@ Verdict = Literal["supported", "refuted", "inconclusive", "not measured"]
 
 @dataclass(frozen=True)
 class Unit:
-    """One resumable piece of a section's work: ``run()`` returns its rows."""
+    """One resumable piece of a section's work: ``run()`` returns its rows.
+
+    The optional fields tell an engine (docs/scale-out.md) how the unit may be scheduled; a
+    sequential run ignores them and runs the units in plan order.
+
+    Example:
+        >>> u = Unit("speed:fs", "fs speed", lambda: pd.DataFrame(), timed=True, threads=1)
+        >>> u.timed, u.threads, u.checkpoints, u.needs, u.resources
+        (True, 1, (), (), ())
+    """
 
     key: str
     label: str
     run: Callable[[], pd.DataFrame]
+    #: it times something: on a cluster it runs after the parallel phase has drained, alone, on one worker
+    timed: bool = False
+    #: torch intra-op threads a timed unit runs with on a cluster worker (None: the worker's usable cores)
+    threads: int | None = None
+    #: checkpoint-cache keys (:mod:`qkernels.suite.ckcache`) the unit loads or trains: on a cluster the first
+    #: unit that uses a key trains it, and the others wait for it and receive its files
+    checkpoints: tuple[str, ...] = ()
+    #: keys of units of the same section whose rows the unit reads back (``ctx.run.sink(section).get(key)``)
+    needs: tuple[str, ...] = ()
+    #: Dask resources the unit asks for besides the run device's (``(("GPU", 1),)``)
+    resources: tuple[tuple[str, float], ...] = ()
+
+
+def timed_unit(key: str, label: str, run: Callable[[], pd.DataFrame], threads: int | None = None) -> Unit:
+    """A unit that times something (a speed row, a latency): on a cluster it runs alone, after the parallel
+    phase, on one worker, with ``threads`` torch threads (None: the worker's usable cores).
+
+    Example:
+        >>> timed_unit("speed:x", "x", lambda: pd.DataFrame()).timed
+        True
+    """
+    return Unit(key, label, run, timed=True, threads=threads)
 
 
 @dataclass(frozen=True)
@@ -122,6 +153,11 @@ class Section(ABC):
     def plan(self, ctx: SectionContext) -> list[Unit]:
         """The units of work for this profile, in the order their rows appear in the CSV."""
 
+    def plan_with(self, ctx: SectionContext, profile: Any) -> list[Unit]:
+        """The plan for an explicit profile object (what a cluster worker plans from: the driver sends
+        the profile it resolved, so a worker plans exactly what the driver did). Default: :meth:`plan`."""
+        return self.plan(ctx)
+
     @abstractmethod
     def report(self, run: RunFolder, df: pd.DataFrame) -> list[Block]:
         """This section's report part from its CSV (it may write figures under run.figures)."""
@@ -176,6 +212,9 @@ class PackagedSection(Section):
     def plan(self, ctx: SectionContext) -> list[Unit]:
         return self.plan_module.plan_units(ctx, self.profile(ctx))
 
+    def plan_with(self, ctx: SectionContext, profile: Any) -> list[Unit]:
+        return self.plan_module.plan_units(ctx, profile)
+
     def report(self, run: RunFolder, df: pd.DataFrame) -> list[Block]:
         return [Paragraph(self.summary), *self.report_module.report_blocks(run, df)]
 
@@ -229,5 +268,5 @@ def metric_frame(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COMPARE_COLUMNS)
 
 
-__all__ = ["Section", "SectionContext", "Unit", "Claim", "PaperClaim", "Verdict", "COMPARE_COLUMNS", "BETTER",
+__all__ = ["Section", "SectionContext", "Unit", "timed_unit", "Claim", "PaperClaim", "Verdict", "COMPARE_COLUMNS", "BETTER",
            "metric_row", "metric_frame"]

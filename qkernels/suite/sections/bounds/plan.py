@@ -25,7 +25,7 @@ import torch
 
 from qkernels.bounds.check import FALSE_BOUNDS, TRUE_BOUNDS, SearchConfig, check_bounds_batch
 from qkernels.bounds.scenarios import GENERATORS, generate
-from qkernels.suite.sections.base import SectionContext, Unit
+from qkernels.suite.sections.base import SectionContext, Unit, timed_unit
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ def plan_units(ctx: SectionContext, cfg: BoundsProfile) -> list[Unit]:
     """One unit per scenario, then the speed unit."""
     units = [Unit(f"scenario:{s}", f"scenario {s}", lambda s=s: scenario_rows(s, cfg, ctx.seed_for(s)))
              for s in GENERATORS]
-    units.append(Unit("speed:bounds_256", "speed: 256x256 pairs",
+    units.append(timed_unit("speed:bounds_256", "speed: 256x256 pairs",
                       lambda: speed_rows(cfg.speed_pairs, ctx.seed_for("speed"))))
     return units
 

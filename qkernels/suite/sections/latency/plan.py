@@ -47,6 +47,7 @@ from qkernels.suite.sections.latency.units import (
     table_unit,
 )
 from qkernels.suite.sections.pruning.plan import PROFILES as PRUNING_PROFILES
+from qkernels.suite.sections.pruning.plan import dense_key
 from qkernels.suite.sweeps.pruning import DenseCache, ModelSetup, SweepConfig, replicate_seed
 
 
@@ -154,15 +155,23 @@ def plan_units(ctx: SectionContext, cfg: LatencyProfile) -> list[Unit]:
     seed = replicate_seed(ctx.seed_for, 0)
     cache, tables = DenseCache(), CostTables(ctx.run)
     units = []
+
+    def ck(lm: LatencyModel, s: int) -> tuple[str, ...]:  # the trained dense checkpoint a unit loads
+        return (dense_key(cfg.pruning, lm.setup, s),) if lm.trained else ()
+
+    # every latency unit times something: on a cluster they run alone, after the parallel phase
     for backend in backends_for(ctx):
         for lm in cfg.models:
             units.append(Unit(f"dense:{lm.name}:{backend}", f"dense {lm.name} {backend}",
-                              partial(dense_unit, cfg, lm, seed, backend, cache=cache)))
+                              partial(dense_unit, cfg, lm, seed, backend, cache=cache), timed=True,
+                              checkpoints=ck(lm, seed)))
             units.append(Unit(table_key(lm, backend), f"cost table {lm.name} {backend}",
-                              partial(table_unit, cfg, lm, seed, backend, tables=tables, cache=cache)))
+                              partial(table_unit, cfg, lm, seed, backend, tables=tables, cache=cache), timed=True,
+                              checkpoints=ck(lm, seed)))
             for sp in cfg.sparsities:
                 units.append(Unit(f"point:{lm.name}:{sp:g}:{backend}", f"{lm.name} p={sp:g} {backend}",
-                                  partial(point_unit, cfg, lm, sp, backend, seed, tables=tables, cache=cache)))
+                                  partial(point_unit, cfg, lm, sp, backend, seed, tables=tables, cache=cache),
+                                  timed=True, checkpoints=ck(lm, seed), needs=(table_key(lm, backend),)))
         rep_cfg = replace(cfg, batch_sizes=(cfg.table_batch,))
         for r in range(1, cfg.replicates):
             seed_r = replicate_seed(ctx.seed_for, r)
@@ -172,7 +181,8 @@ def plan_units(ctx: SectionContext, cfg: LatencyProfile) -> list[Unit]:
                 for sp in cfg.sparsities:
                     units.append(Unit(f"point:{lm.name}:{sp:g}:{backend}:r{r}", f"{lm.name} p={sp:g} {backend} r{r}",
                                       partial(point_unit, rep_cfg, lm, sp, backend, seed_r, tables=tables,
-                                              cache=cache, replicate=r, table_seed=seed)))
+                                              cache=cache, replicate=r, table_seed=seed),
+                                      timed=True, checkpoints=ck(lm, seed_r), needs=(table_key(lm, backend),)))
     return units
 
 

@@ -29,7 +29,7 @@ from qkernels.geometry.metrics import METRICS
 from qkernels.geometry.operators import Operator, OperatorList, extract_operators
 from qkernels.geometry.spectral import operator_spectra
 from qkernels.nn.models import build_model
-from qkernels.suite.sections.base import SectionContext, Unit
+from qkernels.suite.sections.base import SectionContext, Unit, timed_unit
 from qkernels.suite.speed.goals import measure_fs_allpairs, measure_spectra_resnet18, measure_w2cum_allpairs
 
 
@@ -200,12 +200,12 @@ def plan_units(ctx: SectionContext, cfg: MetricsProfile) -> list[Unit]:
                           partial(filter_stats, m, ctx.seed, ctx.device, cfg.filter_ref_pairs,
                                   ctx.seed_for(f"filters:{m}"))))
     rep = cfg.speed_repeat
-    units.append(Unit("speed:fs_allpairs", "speed: FS all pairs",
+    units.append(timed_unit("speed:fs_allpairs", "speed: FS all pairs",
                       lambda: speed_rows("fs_allpairs", measure_fs_allpairs(repeat=rep, device=ctx.device))))
-    units.append(Unit("speed:w2cum_allpairs", "speed: W2cum all pairs",
+    units.append(timed_unit("speed:w2cum_allpairs", "speed: W2cum all pairs",
                       lambda: speed_rows("w2cum_allpairs", measure_w2cum_allpairs(
                           n_emd2_1d=cfg.n_emd2_1d, n_emd2=cfg.n_emd2, repeat=rep))))
-    units.append(Unit("speed:spectra_resnet18", "speed: ResNet-18 spectra",
+    units.append(timed_unit("speed:spectra_resnet18", "speed: ResNet-18 spectra",
                       lambda: speed_rows("spectra_resnet18", measure_spectra_resnet18(repeat=rep, device=ctx.device))))
     return units
 

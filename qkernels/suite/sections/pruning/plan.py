@@ -21,19 +21,22 @@ from __future__ import annotations
 
 from functools import partial
 
+from qkernels.suite.ckcache import config_key
 from qkernels.suite.sections.base import SectionContext, Unit
 from qkernels.suite.sweeps.blocks import block_rows, has_blocks
 from qkernels.suite.sweeps.controls import CONTROLS, control_rows, has_controls
-from qkernels.suite.sweeps.crossarch import PARTNER_NAME, cross_arch_rows, has_cross_arch
+from qkernels.suite.sweeps.crossarch import PARTNER_NAME, cross_arch_rows, has_cross_arch, partner_setup
 from qkernels.suite.sweeps.pruning import (
     DenseCache,
     ModelSetup,
     SweepConfig,
     TrainSetup,
     applicable,
+    dense_config,
     dense_rows,
     prune_rows,
     replicate_seed,
+    sweep_data,
     with_overrides,
 )
 
@@ -140,8 +143,9 @@ def plan_units(ctx: SectionContext, cfg: PruningProfile) -> list[Unit]:
     criterion, the quantum variant, the block level. All share one :class:`DenseCache`."""
     cache = DenseCache()
     seeds = [replicate_seed(ctx.seed_for, r) for r in range(cfg.replicates)]
+    ck = {(s.name, r): (dense_key(cfg, s, seeds[r]),) for s in cfg.models for r in range(cfg.replicates)}
     units = [Unit(f"dense:{s.name}:r{r}", f"dense {s.name} r{r}",
-                  partial(dense_rows, cfg, s, r, seeds[r], ctx.device, cache=cache))
+                  partial(dense_rows, cfg, s, r, seeds[r], ctx.device, cache=cache), checkpoints=ck[s.name, r])
              for s in cfg.models for r in range(cfg.replicates)]
     for s in cfg.models:
         for sp in cfg.sparsities:
@@ -150,7 +154,8 @@ def plan_units(ctx: SectionContext, cfg: PruningProfile) -> list[Unit]:
                     continue
                 for r in range(cfg.replicates):
                     units.append(Unit(f"prune:{s.name}:{method}:{sp:g}:r{r}", f"{s.name} {method} p={sp:g} r{r}",
-                                      partial(prune_rows, cfg, s, method, sp, r, seeds[r], ctx.device, cache=cache)))
+                                      partial(prune_rows, cfg, s, method, sp, r, seeds[r], ctx.device, cache=cache),
+                                      checkpoints=ck[s.name, r]))
     for s in cfg.models:  # QM-FRG with quantum-estimated d_FS, at a few shot budgets
         for sp in cfg.quantum_sparsities:
             for shots in cfg.quantum_shots:
@@ -158,13 +163,20 @@ def plan_units(ctx: SectionContext, cfg: PruningProfile) -> list[Unit]:
                 for r in range(cfg.replicates):
                     units.append(Unit(f"prune:{s.name}:{label}:{sp:g}:r{r}", f"{s.name} {label} p={sp:g} r{r}",
                                       partial(prune_rows, cfg, s, QUANTUM_METHOD, sp, r, seeds[r], ctx.device,
-                                              options={"shots": shots}, label=label, cache=cache)))
+                                              options={"shots": shots}, label=label, cache=cache),
+                                      checkpoints=ck[s.name, r]))
     for s in cfg.models:  # block level: the graph over residual blocks and each block's removal
         if has_blocks(s):
             for r in range(cfg.replicates):
                 units.append(Unit(f"blocks:{s.name}:r{r}", f"{s.name} blocks r{r}",
-                                  partial(block_rows, cfg, s, r, seeds[r], ctx.device, cache=cache)))
+                                  partial(block_rows, cfg, s, r, seeds[r], ctx.device, cache=cache),
+                                  checkpoints=ck[s.name, r]))
     return units + control_units(ctx, cfg, seeds, cache)
+
+
+def dense_key(cfg: PruningProfile, setup: ModelSetup, seed: int) -> str:
+    """The checkpoint-cache key of a dense model of the sweep (what its units declare in ``checkpoints``)."""
+    return config_key(dense_config(cfg, setup, seed))
 
 
 def control_units(ctx: SectionContext, cfg: PruningProfile, seeds: list[int], cache: DenseCache) -> list[Unit]:
@@ -172,18 +184,22 @@ def control_units(ctx: SectionContext, cfg: PruningProfile, seeds: list[int], ca
     control unit per model × control × replicate (:mod:`qkernels.suite.sweeps.controls`) and one
     cross-architecture unit per replicate (:mod:`qkernels.suite.sweeps.crossarch`), on the same dense models."""
     units = []
+    side = sweep_data(cfg).image_shape[1] if any(has_cross_arch(s) for s in cfg.models) else 0
     for s in cfg.models:
         if has_controls(s):
             for control in CONTROLS:
                 for r in range(cfg.replicates):
                     units.append(Unit(f"control:{s.name}:{control}:r{r}", f"{s.name} {control} control r{r}",
-                                      partial(control_rows, cfg, s, control, r, seeds[r], ctx.device, cache=cache)))
+                                      partial(control_rows, cfg, s, control, r, seeds[r], ctx.device, cache=cache),
+                                      checkpoints=(dense_key(cfg, s, seeds[r]),)))
     for s in cfg.models:
         if has_cross_arch(s):
             for r in range(cfg.replicates):
                 units.append(Unit(f"cross:{s.name}:{PARTNER_NAME}:r{r}", f"{s.name} <-> {PARTNER_NAME} r{r}",
-                                  partial(cross_arch_rows, cfg, s, r, seeds[r], ctx.device, cache=cache)))
+                                  partial(cross_arch_rows, cfg, s, r, seeds[r], ctx.device, cache=cache),
+                                  checkpoints=(dense_key(cfg, s, seeds[r]),
+                                               dense_key(cfg, partner_setup(s, side), seeds[r]))))
     return units
 
 
-__all__ = ["PruningProfile", "PROFILES", "COLUMNS", "QUANTUM_METHOD", "plan_units", "control_units"]
+__all__ = ["PruningProfile", "PROFILES", "COLUMNS", "QUANTUM_METHOD", "plan_units", "control_units", "dense_key"]

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from qkernels.quantum.devices import device_usable
-from qkernels.suite.sections.base import SectionContext, Unit
+from qkernels.suite.sections.base import SectionContext, Unit, timed_unit
 from qkernels.suite.sections.quantum.units import (
     accuracy_unit,
     noise_unit,
@@ -261,17 +261,17 @@ def plan_units(ctx: SectionContext, cfg: QuantumProfile) -> list[Unit]:
         for eps in cfg.planner.eps:
             units.append(Unit(f"plan:{est}:eps={eps:g}", f"planner {est} ε={eps:g}",
                               partial(planner_unit, est, eps, cfg, sf(f"plan:{est}:{eps}"))))
-    units.append(Unit("speed:goal", "speed goals at 8 qubits", partial(speed_goal_unit, cfg)))
+    units.append(timed_unit("speed:goal", "speed goals at 8 qubits", partial(speed_goal_unit, cfg)))
     for dev in cfg.speed.extra_devices:
         if device_usable(dev)[0]:
-            units.append(Unit(f"speed:goal:{dev}", f"speed goals at 8 qubits, {dev}",
+            units.append(timed_unit(f"speed:goal:{dev}", f"speed goals at 8 qubits, {dev}",
                               partial(speed_goal_unit, cfg, dev)))
     for q in cfg.speed.qubits:
-        units.append(Unit(f"speed:entry:q={q}", f"time per entry, {q} qubits", partial(speed_entry_unit, q, cfg)))
+        units.append(timed_unit(f"speed:entry:q={q}", f"time per entry, {q} qubits", partial(speed_entry_unit, q, cfg)))
     for dev in cfg.speed.extra_devices:
         if device_usable(dev)[0]:
             for q in cfg.speed.qubits:
-                units.append(Unit(f"speed:entry:{dev}:q={q}", f"time per entry, {dev}, {q} qubits",
+                units.append(timed_unit(f"speed:entry:{dev}:q={q}", f"time per entry, {dev}, {q} qubits",
                                   partial(speed_entry_unit, q, cfg, dev)))
     return units
 
