@@ -40,10 +40,21 @@ RESOURCES = {"cuda": "GPU", "npu": "NPU"}
 #: how long to wait for the first worker (seconds; $QK_WORKER_TIMEOUT)
 DEFAULT_WORKER_TIMEOUT = 300.0
 PIP_HINT = "pip install 'qkernels[dist]'"
-#: the Dask settings of an embedded local cluster (a remote scheduler should be started with the same,
-#: docs/scale-out.md)
+#: the Dask settings of an embedded local cluster (workers of another cluster should run with the same:
+#: ``qkernels worker`` sets them, docs/scale-out.md). Measured on the 2-core machine:
+#:
+#: - Dask's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``; any explicit value turns
+#:   off glibc's adaptive mmap threshold, so every large tensor is mmap'ed and unmapped again, and
+#:   training a small MLP took 3.6-5.5 s in a worker against 2.0-2.2 s in a process without it
+#:   (None unsets it);
+#: - the workers' statistical profiler samples the task's stack every 10 ms and reads source lines
+#:   for every frame: off;
+#: - one task per worker thread at a time (none queued on a worker), and a task whose worker died is
+#:   tried once more elsewhere: a unit that kills its worker is blamed (KilledWorker) after its second
+#:   death, and a unit that merely shared the dying worker's last moments runs again.
 LOCAL_CONFIG = {"distributed.scheduler.allowed-failures": 1, "distributed.scheduler.worker-saturation": 1.0,
-                "distributed.worker.daemon": True}
+                "distributed.worker.daemon": True, "distributed.worker.profile.enabled": False,
+                "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
 
 
 def worker_timeout() -> float:
@@ -123,10 +134,7 @@ class DaskEngine:
         logging.getLogger("distributed").setLevel(logging.CRITICAL if self.spec.kind == "local" else logging.ERROR)
         try:
             if self.spec.kind == "local":
-                # one task per worker thread at a time (none queued on a worker), and a task whose worker died is
-                # tried once more elsewhere: a unit that kills its worker is blamed (KilledWorker) after its
-                # second death, and a unit that merely shared the dying worker's last moments runs again
-                with dask.config.set(LOCAL_CONFIG):
+                with dask.config.set(LOCAL_CONFIG):  # see LOCAL_CONFIG: each setting is measured
                     self.cluster = distributed.LocalCluster(
                         n_workers=self.spec.workers, threads_per_worker=1, processes=True,
                         dashboard_address=os.environ.get("QK_DASHBOARD") or None, silence_logs=logging.CRITICAL)

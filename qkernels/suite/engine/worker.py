@@ -33,6 +33,11 @@ from dataclasses import dataclass, field
 from qkernels.core.errors import InputError
 from qkernels.suite.engine.spec import parse_cluster, usable_cores
 
+#: Dask settings of the workers this command starts (the environment can override them), as for an
+#: embedded local cluster (qkernels.suite.engine.dask.LOCAL_CONFIG): no ``MALLOC_TRIM_THRESHOLD_`` (Dask's
+#: 65536 made torch training ~2x slower in a worker) and no statistical profiler
+WORKER_ENV = {"DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False",
+              "DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON__MALLOC_TRIM_THRESHOLD_": "None"}
 #: device kind -> (visible-devices variable, Dask resource)
 DEVICE_VARS = {"gpu": ("CUDA_VISIBLE_DEVICES", "GPU"), "npu": ("ASCEND_RT_VISIBLE_DEVICES", "NPU")}
 
@@ -132,7 +137,7 @@ def serve(commands: list[WorkerCommand], *, out=sys.stderr) -> int:
     try:
         for c in commands:
             print(f"qkernels worker: starting {c.name}: {c.shell()}", file=out, flush=True)
-            procs.append(subprocess.Popen(c.argv, env={**os.environ, **c.env}))
+            procs.append(subprocess.Popen(c.argv, env={**WORKER_ENV, **os.environ, **c.env}))
         while any(p.poll() is None for p in procs):
             if any(p.poll() not in (None, 0) for p in procs) and not stopping:
                 print("qkernels worker: a worker exited with an error; stopping the others", file=out, flush=True)
@@ -209,4 +214,4 @@ if __name__ == "__main__":
 
 
 __all__ = ["WorkerCommand", "worker_commands", "parse_device_list", "detect_devices", "serve", "add_arguments",
-           "worker_command", "main", "DEVICE_VARS"]
+           "worker_command", "main", "DEVICE_VARS", "WORKER_ENV"]

@@ -143,6 +143,66 @@ def test_sigkill_of_driver_leaves_no_worker_and_resume_completes(tiny_pruning, s
     assert not list(out.rglob(".*.tmp"))
 
 
+def test_ctrl_c_of_driver_stops_the_cluster(tiny_pruning, tmp_path):
+    out = tmp_path / "run"
+    env = {**os.environ, "QK_CACHE_DIR": str(tmp_path / "cache")}
+    cmd = [sys.executable, "-c", DRIVER.format(root=str(ROOT)), "run", "--sections", "pruning", "--out", str(out),
+           "--cluster", "local:2", "--no-progress"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    parts = out / ".parts" / "pruning"
+    workers: list[int] = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (parts.is_dir() and len(list(parts.glob("*.csv"))) >= 2):
+        workers = sorted(set(workers) | set(_tree(proc.pid)))
+        time.sleep(0.05)
+    workers = sorted(set(workers) | set(_tree(proc.pid)))
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted; finished units are kept" in err
+    deadline = time.monotonic() + 20
+    while _alive(workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(workers) >= 2 and _alive(workers) == []
+
+
+def test_dense_models_are_shipped_to_workers_with_their_own_caches(tiny_pruning, sequential, tmp_path, monkeypatch):
+    """Two workers that share no file with the driver or each other: each dense model is trained once, by one
+    worker; its files reach the driver's cache and the other worker's, byte for byte."""
+    from distributed import Client, LocalCluster
+
+    monkeypatch.setenv("QK_CACHE_DIR", str(tmp_path / "driver"))
+    with LocalCluster(n_workers=0, processes=True, dashboard_address=None) as scheduler:
+        address = scheduler.scheduler_address
+        procs = []
+        for name in ("wa", "wb"):
+            env = {**os.environ, "PYTHONPATH": str(ROOT), "QK_CACHE_DIR": str(tmp_path / name)}
+            procs.append(subprocess.Popen([sys.executable, "-m", "qkernels", "worker", address, "--nworkers", "1",
+                                           "--name", name], env=env, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL))
+        try:
+            with Client(address, set_as_default=False) as client:
+                client.wait_for_workers(2, timeout=60)
+            out = run(sections="pruning", out=tmp_path / "run", progress=False, cluster=address)
+        finally:
+            for p in procs:
+                p.send_signal(signal.SIGTERM)
+            for p in procs:
+                p.wait(timeout=30)
+    assert without_times(out / "pruning.csv") == without_times(sequential / "pruning.csv")
+    env = json.loads((out / "env.json").read_text())
+    assert env["engine"]["shared_cache"] is False and env["engine"]["n_workers"] == 2
+    driver = {p.name: p.read_bytes() for p in (tmp_path / "driver" / "dense").glob("*")}
+    assert len(driver) == 2 * TINY_PRUNING.replicates  # weights + info of each dense model, sent back to the driver
+    both = 0
+    for name in ("wa", "wb"):
+        files = {p.name: p.read_bytes() for p in (tmp_path / name / "dense").glob("*")}
+        assert files and all(driver[f] == data for f, data in files.items())  # one training per model
+        both += len(files)
+    assert both > len(driver)  # some entries reached the worker that did not train them
+    units = pd.read_csv(out / "pruning_units.csv")
+    assert set(units.worker) == {"wa-cpu", "wb-cpu"} or units.worker.str.startswith(("wa", "wb")).all()
+
+
 def test_unit_that_kills_its_worker_is_recorded_then_retried(extra_sections, tmp_path, monkeypatch):
     monkeypatch.setenv("QK_TEST_KILL_UNIT", "u2")  # the workers inherit it
     out = run(sections="faults", out=tmp_path / "run", progress=False, cluster="local:2")
