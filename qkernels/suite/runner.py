@@ -183,9 +183,9 @@ def _record(sink, out: Outcome, bar, keep_checkpoints: bool) -> None:
     trained in the driver's cache (so a resumed run ships them instead of training again)."""
     if out.error is not None:
         sink.put_error(out.key, out.error)
-        where = "on the device" if out.meta.get("status") == "device error" else ""
-        bar.write(f"{sink.section}: unit {out.meta.get('label', out.key)!r} failed {where} ({out.error}); recorded "
-                  f"in {sink.section}_errors.csv, the run goes on (--resume retries it)".replace("failed  (", "failed ("))
+        how = "failed on the device" if out.meta.get("status") == "device error" else "failed"
+        bar.write(f"{sink.section}: unit {out.meta.get('label', out.key)!r} {how} ({out.error}); recorded "
+                  f"in {sink.section}_errors.csv, the run goes on (--resume retries it)")
     else:
         sink.put(out.key, out.rows)
     sink.put_meta(out.key, out.meta)
