@@ -144,6 +144,12 @@ SPEED_GOALS: tuple[SpeedGoal, ...] = (
               "CPU speed-up at 50% channel sparsity, batch ≥ 8, as a fraction of the MAC reduction", 0.8,
               "at_least", "x", "speed-up / MAC ratio", ExtraInfoBench("bench_speed_goal[", "efficiency"),
               workload={"sparsity": 0.5, "batch": 8}),
+    # -- scale-out (bench/bench_scaleout.py)
+    SpeedGoal("scaleout_local2", "scaleout",
+              "wall time of the quick profile's pruning section on --cluster local:2 against one process, 2 cores",
+              0.6, "at_most", "x", "local:2 / sequential",
+              ExtraInfoBench("bench_pruning_section_local_cluster_vs_sequential", "ratio"),
+              workload={"workers": 2}),
 )
 
 #: The same goals by id (read-only).

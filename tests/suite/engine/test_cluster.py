@@ -192,7 +192,9 @@ def test_dense_models_are_shipped_to_workers_with_their_own_caches(tiny_pruning,
     env = json.loads((out / "env.json").read_text())
     assert env["engine"]["shared_cache"] is False and env["engine"]["n_workers"] == 2
     driver = {p.name: p.read_bytes() for p in (tmp_path / "driver" / "dense").glob("*")}
-    assert len(driver) == 2 * TINY_PRUNING.replicates  # weights + info of each dense model, sent back to the driver
+    # weights + info of each dense model (the MLP and its cross-architecture partner ViT, per replicate),
+    # sent back to the driver
+    assert len(driver) == 2 * 2 * TINY_PRUNING.replicates
     both = 0
     for name in ("wa", "wb"):
         files = {p.name: p.read_bytes() for p in (tmp_path / name / "dense").glob("*")}
