@@ -147,7 +147,7 @@ def test_ctrl_c_of_driver_stops_the_cluster(tiny_pruning, tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "QK_CACHE_DIR": str(tmp_path / "cache")}
     cmd = [sys.executable, "-c", DRIVER.format(root=str(ROOT)), "run", "--sections", "pruning", "--out", str(out),
-           "--cluster", "local:2", "--no-progress"]
+           "--cluster", "local:2"]  # with progress bars
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     parts = out / ".parts" / "pruning"
     workers: list[int] = []
@@ -159,6 +159,7 @@ def test_ctrl_c_of_driver_stops_the_cluster(tiny_pruning, tmp_path):
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted; finished units are kept" in err
+    assert "pruning:" in err and ("unit/s" in err or "s/unit" in err)  # the section's progress bar was shown
     deadline = time.monotonic() + 20
     while _alive(workers) and time.monotonic() < deadline:
         time.sleep(0.2)
