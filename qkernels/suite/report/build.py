@@ -160,8 +160,33 @@ def _env_blocks(env: dict) -> list[Block]:
     ]
     usable = [f"{d['name']} ({', '.join(d.get('device_names') or [])})" for d in env.get("devices", []) if d.get("usable")]
     rows.append(("usable backends", "; ".join(usable)))
+    rows.append(("engine", _engine_text(env.get("engine"))))
     return [Table(pd.DataFrame([{"item": k, "value": "" if v is None else str(v)} for k, v in rows])),
             Paragraph("The complete record is in `env.json`.")]
+
+
+def _engine_text(engine: object) -> str | None:
+    """How the units ran, in a few words (the ``engine`` block of env.json; absent in older runs).
+
+    Example:
+        >>> _engine_text({"name": "dask", "cluster": "local:2", "n_workers": 2, "workers": [
+        ...     {"name": "0", "host": "127.0.0.1", "resources": {}}, {"name": "1", "host": "127.0.0.1", "resources": {}}]})
+        'dask (local:2): 2 workers on 1 host; where each unit ran: <section>_units.csv'
+        >>> _engine_text({"name": "sequential"}), _engine_text(None)
+        ('sequential (one process)', None)
+    """
+    if not isinstance(engine, dict):
+        return None
+    if engine.get("name") != "dask":
+        return f"{engine.get('name', '?')} (one process)"
+    workers = [w for w in engine.get("workers") or [] if isinstance(w, dict)]
+    hosts = len({w.get("host") for w in workers})
+    gpus = sum(1 for w in workers if (w.get("resources") or {}).get("GPU"))
+    text = f"dask ({engine.get('cluster')}): {engine.get('n_workers', len(workers))} workers on {hosts} host" + (
+        "s" if hosts != 1 else "")
+    if gpus:
+        text += f", {gpus} with a GPU"
+    return text + "; where each unit ran: <section>_units.csv"
 
 
 def _read_env(run: RunFolder) -> tuple[dict, str | None]:
