@@ -30,10 +30,11 @@ def time_columns(df: pd.DataFrame) -> list[str]:
     return [c for c in df.columns if c.endswith("_time_s")]
 
 
-def without_times(path) -> str:
-    """The CSV at ``path`` as text, without its measured-time columns (what two runs must share byte for byte)."""
+def without_times(path, *also: str) -> str:
+    """The CSV at ``path`` as text, without its measured-time columns and the columns ``also`` (what two
+    runs must share byte for byte)."""
     df = pd.read_csv(path)
-    return df.drop(columns=time_columns(df)).to_csv(index=False)
+    return df.drop(columns=time_columns(df) + [c for c in also if c in df.columns]).to_csv(index=False)
 
 
 def _rows(key: str) -> pd.DataFrame:

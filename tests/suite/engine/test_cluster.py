@@ -102,7 +102,9 @@ def _alive(pids: list[int]) -> list[int]:
 
 
 DRIVER = """
-import sys
+import signal, sys
+# Ctrl-C as in a terminal, even when the test runs in a background job that ignores SIGINT (CI)
+signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.path.insert(0, {root!r})
 from tests.suite.engine.fixtures import TINY_PRUNING
 from qkernels.suite.sections.pruning import plan as P
@@ -139,7 +141,9 @@ def test_sigkill_of_driver_leaves_no_worker_and_resume_completes(tiny_pruning, s
         time.sleep(0.2)
     assert _alive(workers) == [], "worker processes outlived the SIGKILLed driver"
     run(sections="pruning", out=out, resume=True, progress=False, cluster="local:2")
-    assert without_times(out / "pruning.csv") == without_times(sequential / "pruning.csv")
+    # `cached` says whether a unit found its dense model in the checkpoint cache, which the killed run
+    # may have filled: the one column where a resumed run may differ (as without a cluster)
+    assert without_times(out / "pruning.csv", "cached") == without_times(sequential / "pruning.csv", "cached")
     assert not list(out.rglob(".*.tmp"))
 
 
