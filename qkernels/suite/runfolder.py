@@ -215,15 +215,7 @@ class PartSink:
         """The recorded device errors of this section's units."""
         if not self.folder.is_dir():
             return []
-        out = []
-        for p in sorted(self.folder.glob("*.error.json")):
-            try:
-                rec = read_json_limited(p)
-            except InputError:
-                continue
-            if isinstance(rec, dict):
-                out.append(rec)
-        return out
+        return _records(sorted(self.folder.glob("*.error.json")))
 
     def put(self, key: str, df: pd.DataFrame) -> None:
         """Record the rows of the finished unit ``key`` (atomically; replaces an earlier one)."""
@@ -251,18 +243,7 @@ class PartSink:
 
     def metas(self, keys: list[str]) -> list[dict]:
         """The recorded metadata of ``keys``, in that order (units without a record are left out)."""
-        out = []
-        for k in keys:
-            p = self._meta_path(k)
-            if not p.is_file():
-                continue
-            try:
-                rec = read_json_limited(p)
-            except InputError:
-                continue
-            if isinstance(rec, dict):
-                out.append(rec)
-        return out
+        return _records([p for p in map(self._meta_path, keys) if p.is_file()])
 
     @property
     def done(self) -> bool:
@@ -293,6 +274,19 @@ class PartSink:
             atomic_write_csv(self.csv_path.with_name(f"{self.section}_units.csv"), pd.DataFrame(metas))
         atomic_write_text(self.folder / "DONE", "\n".join(keys) + "\n")
         return df
+
+
+def _records(paths: list[Path]) -> list[dict]:
+    """The JSON objects in ``paths``, in order (unreadable or non-object files are skipped)."""
+    out = []
+    for p in paths:
+        try:
+            rec = read_json_limited(p)
+        except InputError:
+            continue
+        if isinstance(rec, dict):
+            out.append(rec)
+    return out
 
 
 def _read_csv(path: Path) -> pd.DataFrame:

@@ -123,6 +123,8 @@ class DaskEngine:
         self._futures: dict[str, object] = {}
         self._device = ""
         self._resources: dict[str, float] = {}
+        #: the worker that runs the timed units, per resource request
+        self._pinned: dict[tuple, str | None] = {}
 
     @staticmethod
     def resource_for(device_type: str) -> str | None:
@@ -284,11 +286,9 @@ class DaskEngine:
         live = sorted(self._workers().items(), key=lambda kv: str(kv[1].get("name")))
         ok = [addr for addr, w in live if all((w.get("resources") or {}).get(r, 0) >= v for r, v in need.items())]
         key = tuple(sorted(need.items()))
-        pinned = getattr(self, "_pinned", {})
-        self._pinned = pinned
-        if pinned.get(key) not in ok:
-            pinned[key] = ok[0] if ok else None
-        return pinned[key]
+        if self._pinned.get(key) not in ok:
+            self._pinned[key] = ok[0] if ok else None
+        return self._pinned[key]
 
     def run(self, jobs: list[Job]) -> Iterator[Outcome]:
         """Run ``jobs``: the untimed ones in parallel, then the timed ones one at a time; yield each

@@ -22,7 +22,6 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import random
@@ -42,6 +41,7 @@ from qkernels.suite.ckcache import entry_files, install_files
 from qkernels.suite.engine.spec import usable_cores
 from qkernels.suite.envinfo import utc_now
 from qkernels.suite.sections.base import Section, SectionContext, Unit
+from qkernels.suite.sweeps.pruning import torch_threads
 
 
 @dataclass
@@ -75,19 +75,6 @@ def _seed_globals(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-@contextlib.contextmanager
-def _threads(n: int | None):
-    if n is None:
-        yield
-        return
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
 def _worker_name() -> str | None:
     try:
         from distributed import get_worker
@@ -111,7 +98,7 @@ def run_unit(unit: Unit, *, seed: int, section: str, threads: int | None = None,
             "visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES") or os.environ.get("ASCEND_RT_VISIBLE_DEVICES"),
             "timed": unit.timed, "start": utc_now()}
     t0 = time.perf_counter()
-    with _threads(threads):
+    with torch_threads(threads, "cpu"):  # the torch CPU thread pool (a GPU unit uses it too)
         meta["threads"] = torch.get_num_threads()
         try:
             rows = unit.run()
