@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 from qkernels.core.errors import InputError
 from qkernels.nn.data.base import ImageSet
 from qkernels.nn.device import model_device
+from qkernels.nn.tasks import task_of
 
 
 def lr_at(step: int, total: int, lr: float, warmup: float = 0.15) -> float:
@@ -74,7 +75,7 @@ def train(
     per_epoch = math.ceil(len(data) / batch_size)
     total = max(1, int(round(epochs * per_epoch)))
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=True)
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+    task = task_of(data)
     g = torch.Generator().manual_seed(seed)
     model.train()
     losses: list[float] = []
@@ -89,7 +90,7 @@ def train(
                 break
             for group in opt.param_groups:
                 group["lr"] = lr_at(step, total, lr)
-            loss = loss_fn(model(x), y)
+            loss = task.loss(model(x), y, label_smoothing=label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -109,32 +110,64 @@ def train(
 
 @torch.no_grad()
 def evaluate(model: nn.Module, data: ImageSet, *, batch_size: int = 500, limit: int | None = None,
-             per_example: bool = False) -> dict:
-    """Top-1 accuracy and mean cross-entropy of ``model`` (in eval mode) on ``data``.
+             per_example: bool = False, keep_outputs: bool = False) -> dict:
+    """The task's metric and mean loss of ``model`` (in eval mode) on ``data``: top-1 accuracy and
+    cross-entropy for classifiers, raw pitch accuracy and CREPE's loss for pitch (:mod:`qkernels.nn.tasks`).
 
     With ``per_example``, ``"correct"`` is also returned: a boolean NumPy array, one entry per
-    example in data order (for paired per-example tests such as McNemar's).
+    example in data order (for paired per-example tests such as McNemar's). With ``keep_outputs``,
+    ``"outputs"`` holds the model's outputs (CPU tensor, data order) for label-free comparisons
+    (:func:`compare_outputs`).
     """
     if len(data) == 0:
         raise InputError("evaluate: the data set is empty")
+    task = task_of(data)
     device = model_device(model)
     was = model.training
     model.eval()
     correct, total, loss = 0, 0, 0.0
-    hits = []
+    hits, outs = [], []
     for x, y in data.batches(batch_size, device=device, limit=limit):
         out = model(x)
-        loss += float(nn.functional.cross_entropy(out, y, reduction="sum"))
-        hit = out.argmax(1) == y
+        loss += float(task.loss(out, y, reduction="sum"))
+        hit = task.correct(out, y)
         correct += int(hit.sum())
         total += len(y)
         if per_example:
             hits.append(hit.cpu().numpy())
+        if keep_outputs:
+            outs.append(out.detach().float().cpu())
     model.train(was)
     res = {"accuracy": correct / total, "loss": loss / total, "n": total}
     if per_example:
         res["correct"] = np.concatenate(hits) if hits else np.zeros(0, dtype=bool)
+    if keep_outputs:
+        res["outputs"] = torch.cat(outs)
     return res
+
+
+def compare_outputs(out: torch.Tensor, ref: torch.Tensor, task=None) -> dict:
+    """Label-free closeness of a model's outputs ``out`` to a reference model's ``ref`` (same inputs):
+    ``agreement`` (fraction of inputs where the two predict the same: top-1 class, or pitch within
+    50 cents), ``output_distance`` (mean ‖out − ref‖₂ over inputs / mean ‖ref‖₂) and ``kl`` (mean
+    KL of the reference's output distribution to the other's, nats; :mod:`qkernels.nn.tasks`).
+
+    Example:
+        >>> import torch
+        >>> r = compare_outputs(torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([[1.0, 0.0], [1.0, 0.0]]))
+        >>> r["agreement"], round(r["output_distance"], 4)
+        (0.5, 0.7071)
+    """
+    from qkernels.nn.tasks import CLASSIFICATION
+
+    task = task or CLASSIFICATION
+    if out.shape != ref.shape:
+        raise InputError(f"compare_outputs: outputs of shape {tuple(out.shape)} and {tuple(ref.shape)}")
+    o, r = out.double(), ref.double()
+    denom = float(r.norm(dim=1).mean())
+    return {"agreement": float(task.agree(o, r).double().mean()),
+            "output_distance": float((o - r).norm(dim=1).mean()) / denom if denom > 0 else math.nan,
+            "kl": float(task.divergence(o, r).mean())}
 
 
 def has_batchnorm(model: nn.Module) -> bool:
@@ -170,4 +203,4 @@ def recalibrate_bn(model: nn.Module, data: ImageSet, *, images: int = 2048, batc
     return n
 
 
-__all__ = ["train", "evaluate", "recalibrate_bn", "has_batchnorm", "lr_at"]
+__all__ = ["train", "evaluate", "compare_outputs", "recalibrate_bn", "has_batchnorm", "lr_at"]

@@ -32,6 +32,7 @@ import torch_pruning as tp
 from torch import nn
 
 from qkernels.core.errors import InputError
+from qkernels.nn.tasks import CLASSIFICATION
 from qkernels.pruning.groups import IN_FNS, OUT_FNS
 from qkernels.pruning.registry import PruneContext, register_method
 
@@ -130,7 +131,8 @@ class SeededRandom(tp.importance.Importance):
 
 
 def taylor_gradients(ctx: PruneContext) -> None:
-    """Fill ``.grad`` of every parameter with ∂(mean cross-entropy)/∂θ over ``ctx.calib``."""
+    """Fill ``.grad`` of every parameter with ∂(mean loss)/∂θ over ``ctx.calib``: cross-entropy, or the
+    task's loss when ````ctx.task`` is set (:mod:`qkernels.nn.tasks`)."""
     if not ctx.calib:
         raise InputError("pruning method 'taylor' needs calibration data (labelled batches) for its gradients")
     model = ctx.model
@@ -138,9 +140,10 @@ def taylor_gradients(ctx: PruneContext) -> None:
     was = model.training
     model.eval()
     n = sum(len(y) for _, y in ctx.calib)
+    task = ctx.task or CLASSIFICATION
     with torch.enable_grad():
         for x, y in ctx.calib:
-            loss = nn.functional.cross_entropy(model(x), y, reduction="sum") / n
+            loss = task.loss(model(x), y, reduction="sum") / n
             loss.backward()
     model.train(was)
 

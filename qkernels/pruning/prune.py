@@ -107,6 +107,8 @@ class PruneOptions:
             group's width), for hardware that prefers channel multiples.
         criterion: the criterion's keyword options, passed to its factory as ``ctx.options``
             (QM-FRG: ``tau``, ``metric``, ``layers``, ``merge``, ``shots``, ``quantum_method``).
+        task: what the model's outputs mean, for the loss of data-driven criteria
+            (:mod:`qkernels.nn.tasks`; None: cross-entropy on labels).
 
     Example:
         >>> o = PruneOptions(seed=1).updated(round_to=8, tau=0.1)
@@ -121,6 +123,7 @@ class PruneOptions:
     group_keep: Mapping[str, int] | None = None
     round_to: int | None = None
     criterion: Mapping[str, Any] = field(default_factory=dict)
+    task: Any = None
 
     def updated(self, **overrides: Any) -> PruneOptions:
         """A copy with the fields named in ``overrides`` replaced; other names are criterion options.
@@ -200,7 +203,7 @@ def prune(
     ignored = default_ignored_layers(work) + extra
 
     t0 = time.perf_counter()
-    importance = spec.factory(PruneContext(work, x, int(o.seed), calib_dev, dict(o.criterion)))
+    importance = spec.factory(PruneContext(work, x, int(o.seed), calib_dev, dict(o.criterion), o.task))
     dg = _dependency_graph(work, x)
     ign = [m for layer in ignored for m in layer.modules()]
     plans, total0, total1 = [], 0, 0

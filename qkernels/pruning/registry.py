@@ -45,7 +45,8 @@ class PruneContext:
     """What a criterion's factory may use.
 
     ``calib`` is a list of calibration batches ``(inputs, labels)`` on the model's device (None
-    when the caller has no data); ``options`` carries method-specific keyword options.
+    when the caller has no data); ``options`` carries method-specific keyword options; ``task``
+    gives the loss of data-driven criteria (None: cross-entropy).
     """
 
     model: nn.Module
@@ -53,6 +54,8 @@ class PruneContext:
     seed: int = 0
     calib: list[tuple[torch.Tensor, torch.Tensor]] | None = None
     options: dict = field(default_factory=dict)
+    #: what the model's outputs mean (:mod:`qkernels.nn.tasks`; None: classification), for losses
+    task: object = None
 
 
 @runtime_checkable

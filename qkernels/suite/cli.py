@@ -156,7 +156,8 @@ def _build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--out", default=None, help="write the pruned model here (.safetensors; channel counts + tensors)")
     pr.add_argument("--arch", default=None, help="built-in architecture to load a checkpoint into")
     pr.add_argument("--width", type=float, default=None, help="ResNet width multiplier (built-in resnet18 models)")
-    pr.add_argument("--data", default="digits", help="digits (default), cifar10:PATH or folder:PATH")
+    pr.add_argument("--data", default=None, help="digits (default; a pretrained model's own data set: mnist5k for "
+                    "lenet5-mnist, tones for crepe-*), mnist5k, tones, cifar10:PATH or folder:PATH")
     pr.add_argument("--size", type=_count(1), default=None, help="image side for digits and folder data (default 32)")
     pr.add_argument("--epochs", type=float, default=4.0, help="training epochs of a built-in model (default 4)")
     pr.add_argument("--finetune-epochs", type=float, default=0.0, help="fine-tuning after pruning (default 0)")

@@ -87,6 +87,8 @@ def run(
     for n in names:
         if profile not in get_section(n).profiles:
             raise InputError(f"section {n!r} has no {profile!r} profile")
+    for n in names:  # pretrained weights and shipped data present (else the pip command, exit 2)
+        get_section(n).check_ready(profile)
     spec = cluster if isinstance(cluster, ClusterSpec) else resolve_cluster(cluster)
     shared = shared_cache_from_env()
     if spec is None:

@@ -24,7 +24,8 @@ def r18():
 
 
 def test_model_names():
-    assert sorted(model_names()) == ["mlp", "resnet18", "resnet18_small", "vit_tiny"]
+    assert sorted(model_names()) == ["crepe-full", "crepe-tiny", "lenet5-mnist", "mlp", "resnet18", "resnet18_small",
+                                     "vit_tiny"]
     assert set(MODELS) == set(model_names())
 
 

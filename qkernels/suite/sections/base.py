@@ -158,6 +158,11 @@ class Section(ABC):
         the profile it resolved, so a worker plans exactly what the driver did). Default: :meth:`plan`."""
         return self.plan(ctx)
 
+    def check_ready(self, profile_name: str) -> None:
+        """Raise :class:`~qkernels.core.errors.InputError` when profile ``profile_name`` needs what is
+        not installed (a package shipping weights or data); the runner asks every section before it
+        writes anything. Default: nothing is needed."""
+
     @abstractmethod
     def report(self, run: RunFolder, df: pd.DataFrame) -> list[Block]:
         """This section's report part from its CSV (it may write figures under run.figures)."""
@@ -214,6 +219,11 @@ class PackagedSection(Section):
 
     def plan_with(self, ctx: SectionContext, profile: Any) -> list[Unit]:
         return self.plan_module.plan_units(ctx, profile)
+
+    def check_ready(self, profile_name: str) -> None:
+        check = getattr(self.plan_module, "check_profile", None)
+        if check is not None:
+            check(self.profiles[profile_name])
 
     def report(self, run: RunFolder, df: pd.DataFrame) -> list[Block]:
         return [Paragraph(self.summary), *self.report_module.report_blocks(run, df)]

@@ -31,7 +31,7 @@ from qkernels.suite.sweeps.pruning import (
     calib_batches,
     dense_config,
     dense_model,
-    sweep_data,
+    model_data,
     torch_threads,
 )
 
@@ -47,7 +47,7 @@ def block_rows(cfg: SweepConfig, setup: ModelSetup, replicate: int, seed: int, d
                progress: bool | None = None, *, cache: DenseCache | None = None) -> pd.DataFrame:
     """The block unit of one model × replicate (see the module docstring)."""
     with torch_threads(cfg.cpu_threads, device):
-        data = sweep_data(cfg)
+        data = model_data(cfg, setup)
         dense, _, _ = dense_model(cfg, setup, seed, device, progress, cache)
         dense = dense.eval()
         g = block_graph(dense)

@@ -59,7 +59,7 @@ from qkernels.suite.sweeps.pruning import (
     SweepConfig,
     dense_config,
     dense_model,
-    sweep_data,
+    model_data,
     torch_threads,
 )
 
@@ -162,7 +162,7 @@ def control_rows(cfg: SweepConfig, setup: ModelSetup, control: str, replicate: i
 
 
 def _control_rows(cfg, setup, control, replicate, seed, device, progress, cache, methods) -> pd.DataFrame:
-    data = sweep_data(cfg)
+    data = model_data(cfg, setup)
     dense, _, _ = dense_model(cfg, setup, seed, device, progress, cache)
     pn, prod = _linears(dense)[0]
     n = prod.out_features

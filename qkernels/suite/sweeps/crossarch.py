@@ -52,7 +52,7 @@ from qkernels.suite.sweeps.pruning import (
     calib_batches,
     dense_config,
     dense_model,
-    sweep_data,
+    model_data,
     torch_threads,
 )
 
@@ -182,7 +182,7 @@ def cross_arch_rows(cfg: SweepConfig, setup: ModelSetup, replicate: int, seed: i
                     progress: bool | None = None, *, cache: DenseCache | None = None) -> pd.DataFrame:
     """The unit of one replicate: both directions between ``setup`` (the MLP) and its partner ViT."""
     with torch_threads(cfg.cpu_threads, device):
-        data = sweep_data(cfg)
+        data = model_data(cfg, setup)
         partner = partner_setup(setup, data.image_shape[1])
         a, _, _ = dense_model(cfg, setup, seed, device, progress, cache)
         b, info_b, hit_b = dense_model(cfg, partner, seed, device, progress, cache)

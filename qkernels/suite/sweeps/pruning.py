@@ -32,8 +32,9 @@ import torch
 from torch import nn
 
 from qkernels.nn.data import DataSplits, load_data
-from qkernels.nn.models import build_model
-from qkernels.nn.training import evaluate, recalibrate_bn, train
+from qkernels.nn.models import build_model, model_spec
+from qkernels.nn.packaged import file_sha256
+from qkernels.nn.training import compare_outputs, evaluate, recalibrate_bn, train
 from qkernels.pruning.prune import count_macs_params, prune
 from qkernels.pruning.registry import get_method, method_names
 from qkernels.suite.ckcache import cached_model, config_key
@@ -54,16 +55,34 @@ class TrainSetup:
 
 @dataclass(frozen=True)
 class ModelSetup:
-    """One model of the sweep: a name for the CSV, a built-in architecture and its arguments."""
+    """One model of the sweep: a name for the CSV, a built-in architecture and its arguments.
+
+    ``data`` (with ``data_options``) replaces the profile's data set for this model; a pretrained
+    built-in (``crepe-tiny``, ``lenet5-mnist``, ...) is never trained and uses its own data set
+    (:attr:`qkernels.nn.models.ModelSpec.data`) unless ``data`` says otherwise. ``sparsities`` and
+    ``methods`` replace the profile's for this model (e.g. fewer points for a slow model).
+    """
 
     name: str
     arch: str
     kwargs: tuple[tuple[str, object], ...] = ()
     train: TrainSetup = TrainSetup()
+    data: str | None = None
+    data_options: tuple[tuple[str, object], ...] = ()
+    #: this model's sparsities and criteria (None: the profile's)
+    sparsities: tuple[float, ...] | None = None
+    methods: tuple[str, ...] | None = None
+    #: this model's fine-tuning learning rate (None: the profile's); pretrained networks trained with
+    #: Adam (CREPE) diverge at the SGD rate that suits the models trained here
+    finetune_lr: float | None = None
 
     @property
     def arch_kwargs(self) -> dict:
         return dict(self.kwargs)
+
+    @property
+    def pretrained(self) -> bool:
+        return model_spec(self.arch).pretrained
 
 
 @dataclass(frozen=True)
@@ -91,8 +110,13 @@ class SweepConfig:
     #: 20-40x slower than one (threads spin-waiting for each other).
     cpu_threads: int | None = 1
 
-    def method_list(self) -> list[str]:
+    def method_list(self, setup: ModelSetup | None = None) -> list[str]:
+        if setup is not None and setup.methods is not None:
+            return list(setup.methods)
         return list(self.methods) if self.methods is not None else method_names(sweep_only=True)
+
+    def sparsity_list(self, setup: ModelSetup | None = None) -> tuple[float, ...]:
+        return setup.sparsities if setup is not None and setup.sparsities is not None else self.sparsities
 
     def finetunes(self, sparsity: float) -> bool:
         if self.finetune_epochs <= 0:
@@ -161,10 +185,32 @@ def sweep_data(cfg: SweepConfig) -> DataSplits:
     return _data(cfg.data, cfg.data_seed, cfg.data_options)
 
 
+@lru_cache(maxsize=8)
+def _restat(data: DataSplits, mean: tuple, std: tuple) -> DataSplits:
+    return DataSplits(data.name, data.train.with_stats(mean, std), data.test.with_stats(mean, std),
+                      data.calib.with_stats(mean, std), data.spec, {**data.info, "mean": list(mean), "std": list(std)})
+
+
+def model_data(cfg: SweepConfig, setup: ModelSetup) -> DataSplits:
+    """The data set of one model of the sweep: its own (``setup.data``; a pretrained model's data set),
+    else the profile's; normalized as a pretrained model's inputs were (cached in memory)."""
+    spec = model_spec(setup.arch)
+    name = setup.data or (spec.data if spec.pretrained else None)
+    if name is None or (name == cfg.data and not setup.data_options):
+        data = sweep_data(cfg)
+    else:
+        data = _data(name, cfg.data_seed, setup.data_options)
+    if spec.input_stats is not None:
+        data = _restat(data, *spec.input_stats)
+    return data
+
+
 def fit_arch_kwargs(arch: str, kwargs: dict, data: DataSplits) -> dict:
     """``kwargs`` of a built-in architecture completed from the data: class count, input channels,
     the MLP's input size, the ViT's image size."""
     kw = dict(kwargs)
+    if model_spec(arch).pretrained:
+        return kw
     c, h, w = data.image_shape
     kw["num_classes"] = data.num_classes
     if arch.startswith("resnet18"):
@@ -184,7 +230,14 @@ def arch_kwargs(setup: ModelSetup, data: DataSplits) -> dict:
 
 
 def dense_cache_config(arch: str, kwargs: dict, data: DataSplits, train_setup: TrainSetup, seed: int) -> dict:
-    """The checkpoint-cache configuration of a dense model: architecture, data (by content), training, seed."""
+    """The checkpoint-cache configuration of a dense model: architecture, data (by content), training,
+    seed; for a pretrained model, the architecture, its weight file (by content) and the data."""
+    spec = model_spec(arch)
+    if spec.pretrained:
+        from qkernels.nn.models.registry import weights_file
+
+        return {"kind": "pretrained", "arch": arch, "weights_sha256": file_sha256(weights_file(arch)),
+                "data": data.spec, "data_fingerprint": data.fingerprint()}
     return {"kind": "dense", "arch": arch,
             "arch_kwargs": {k: list(v) if isinstance(v, tuple) else v for k, v in sorted(kwargs.items())},
             "data": data.spec, "data_fingerprint": data.fingerprint(), "train": asdict(train_setup), "seed": int(seed)}
@@ -192,7 +245,7 @@ def dense_cache_config(arch: str, kwargs: dict, data: DataSplits, train_setup: T
 
 def dense_config(cfg: SweepConfig, setup: ModelSetup, seed: int) -> dict:
     """The checkpoint-cache configuration of one dense model of the sweep."""
-    data = sweep_data(cfg)
+    data = model_data(cfg, setup)
     return dense_cache_config(setup.arch, arch_kwargs(setup, data), data, setup.train, seed)
 
 
@@ -212,6 +265,14 @@ def train_dense(arch: str, kwargs: dict, data: DataSplits, train_setup: TrainSet
     if held is not None:
         m, info, _ = held
         return m, info, True
+    if model_spec(arch).pretrained:  # the authors' weights: loaded, never trained
+        t0 = time.perf_counter()
+        model = build_model(arch).to(device)
+        info = {"seconds": None, "pretrained": True, "load_s": time.perf_counter() - t0,
+                "test": evaluate(model, data.test, batch_size=eval_batch)}
+        if cache is not None:
+            cache.put(key, (model, info, False))
+        return model, info, False
 
     def build() -> nn.Module:
         return build_model(arch, seed=seed, **kwargs).to(device)
@@ -233,7 +294,7 @@ def train_dense(arch: str, kwargs: dict, data: DataSplits, train_setup: TrainSet
 def dense_model(cfg: SweepConfig, setup: ModelSetup, seed: int, device: torch.device | str = "cpu",
                 progress: bool | None = None, cache: DenseCache | None = None) -> tuple[nn.Module, dict, bool]:
     """The trained dense model of ``setup`` for ``seed`` (see :func:`train_dense`)."""
-    data = sweep_data(cfg)
+    data = model_data(cfg, setup)
     return train_dense(setup.arch, arch_kwargs(setup, data), data, setup.train, seed, device, progress,
                        cfg.eval_batch, cache)
 
@@ -265,7 +326,8 @@ BASE_COLUMNS = ["model", "arch", "data", "method", "stage", "sparsity", "replica
                 "n_test", "channel_sparsity", "channels", "channels_dense", "macs", "macs_dense", "macs_frac",
                 "params", "params_dense", "params_frac", "prune_time_s", "score_time_s", "recal_time_s",
                 "finetune_epochs", "finetune_time_s", "train_time_s", "eval_time_s", "threads", "dense_key", "cached",
-                "qmfrg_tau", "shots", "edge_agreement", "kept_agreement", "n_classes", "correct"]
+                "qmfrg_tau", "shots", "edge_agreement", "kept_agreement", "n_classes", "chance", "metric",
+                "dense_agreement", "output_distance", "dense_kl", "pretrained", "correct"]
 
 
 def dense_rows(cfg: SweepConfig, setup: ModelSetup, replicate: int, seed: int, device="cpu",
@@ -276,7 +338,7 @@ def dense_rows(cfg: SweepConfig, setup: ModelSetup, replicate: int, seed: int, d
 
 
 def _dense_rows(cfg, setup, replicate, seed, device, progress, cache) -> pd.DataFrame:
-    data = sweep_data(cfg)
+    data = model_data(cfg, setup)
     model, info, hit = dense_model(cfg, setup, seed, device, progress, cache)
     t0 = time.perf_counter()
     ev = evaluate(model, data.test, batch_size=cfg.eval_batch, per_example=True)
@@ -290,7 +352,9 @@ def _dense_rows(cfg, setup, replicate, seed, device, progress, cache) -> pd.Data
         "params_frac": 1.0, "prune_time_s": None, "score_time_s": None, "recal_time_s": None, "finetune_epochs": 0.0,
         "finetune_time_s": None, "train_time_s": info.get("seconds"), "eval_time_s": t_eval,
         "threads": torch.get_num_threads(),
-        "dense_key": config_key(dense_config(cfg, setup, seed)), "cached": hit, "n_classes": data.num_classes,
+        "dense_key": config_key(dense_config(cfg, setup, seed)), "cached": hit if not setup.pretrained else None,
+        "n_classes": data.num_classes, "chance": data.chance, "metric": data.task.metric,
+        "dense_agreement": 1.0, "output_distance": 0.0, "dense_kl": 0.0, "pretrained": setup.pretrained,
         "correct": pack_correct(ev["correct"])}], columns=BASE_COLUMNS)
 
 
@@ -299,12 +363,12 @@ def build_pruned(cfg: SweepConfig, setup: ModelSetup, method: str, sparsity: flo
                  cache: DenseCache | None = None) -> tuple[nn.Module, dict]:
     """The pruned model of one sweep point (BN re-estimated, not fine-tuned) and its record;
     ``options`` go to the criterion (QM-FRG's quantum variant: ``shots``)."""
-    data = sweep_data(cfg)
+    data = model_data(cfg, setup)
     dense, _, _ = dense_model(cfg, setup, seed, device, progress, cache)
     spec = get_method(method)
     _, batches = calib_batches(data, cfg.taylor_images, seed)
     model, rec = prune(dense, method, sparsity, data.example_inputs().to(device),
-                       calib=batches if spec.needs_data else None, seed=seed, **(options or {}))
+                       calib=batches if spec.needs_data else None, seed=seed, task=data.task, **(options or {}))
     bn_set, _ = calib_batches(data, cfg.bn_images, seed + 1)
     t0 = time.perf_counter()
     rec["bn_images"] = recalibrate_bn(model, bn_set)
@@ -322,13 +386,33 @@ def prune_rows(cfg: SweepConfig, setup: ModelSetup, method: str, sparsity: float
         return _prune_rows(cfg, setup, method, sparsity, replicate, seed, device, progress, options, label, cache)
 
 
+def dense_outputs(cfg: SweepConfig, setup: ModelSetup, seed: int, device="cpu", progress: bool | None = None, *,
+                  cache: DenseCache | None = None) -> torch.Tensor:
+    """The dense model's outputs on the test split (CPU tensor; held in memory per dense model), the
+    reference of the label-free comparisons of every pruned model made from it."""
+    key = config_key(dense_config(cfg, setup, seed)) + f"@{torch.device(device)}"
+    held = _OUTPUTS.get(key)
+    if held is None:
+        dense, _, _ = dense_model(cfg, setup, seed, device, progress, cache)
+        held = evaluate(dense, model_data(cfg, setup).test, batch_size=cfg.eval_batch, keep_outputs=True)["outputs"]
+        if len(_OUTPUTS) >= 4:
+            _OUTPUTS.pop(next(iter(_OUTPUTS)))
+        _OUTPUTS[key] = held
+    return held
+
+
+_OUTPUTS: dict[str, torch.Tensor] = {}
+
+
 def _prune_rows(cfg, setup, method, sparsity, replicate, seed, device, progress, options, label,
                 cache) -> pd.DataFrame:
-    data = sweep_data(cfg)
+    data = model_data(cfg, setup)
+    ref = dense_outputs(cfg, setup, seed, device, progress, cache=cache)
     model, rec = build_pruned(cfg, setup, method, sparsity, seed, device, progress, options, cache=cache)
     t0 = time.perf_counter()
-    ev = evaluate(model, data.test, batch_size=cfg.eval_batch, per_example=True)
+    ev = evaluate(model, data.test, batch_size=cfg.eval_batch, per_example=True, keep_outputs=True)
     t_eval = time.perf_counter() - t0
+    near = compare_outputs(ev["outputs"], ref, data.task)
     groups = (rec.get("criterion") or {}).get("groups") or []
     agree = {k: (sum(g[k] for g in groups) / len(groups) if groups and all(k in g for g in groups) else None)
              for k in ("edge_agreement", "kept_agreement")}
@@ -342,18 +426,27 @@ def _prune_rows(cfg, setup, method, sparsity, replicate, seed, device, progress,
             "score_time_s": rec["score_time_s"], "recal_time_s": rec["recal_time_s"], "train_time_s": None,
             "threads": torch.get_num_threads(),
             "dense_key": config_key(dense_config(cfg, setup, seed)), "cached": None,
-            "qmfrg_tau": criterion_tau(rec), "n_classes": data.num_classes}
+            "qmfrg_tau": criterion_tau(rec), "n_classes": data.num_classes, "chance": data.chance,
+            "metric": data.task.metric, "pretrained": setup.pretrained}
     rows = [{**base, "stage": "oneshot", "accuracy": ev["accuracy"], "loss": ev["loss"], "finetune_epochs": 0.0,
-             "finetune_time_s": 0.0, "eval_time_s": t_eval, "correct": pack_correct(ev["correct"])}]
+             "finetune_time_s": 0.0, "eval_time_s": t_eval, "correct": pack_correct(ev["correct"]),
+             "dense_agreement": near["agreement"], "output_distance": near["output_distance"],
+             "dense_kl": near["kl"]}]
     if cfg.finetunes(sparsity):
-        ft = train(model, data.train, epochs=cfg.finetune_epochs, lr=cfg.finetune_lr,
+        ft = train(model, data.train, epochs=cfg.finetune_epochs, lr=setup.finetune_lr or cfg.finetune_lr,
                    batch_size=setup.train.batch_size, weight_decay=setup.train.weight_decay,
                    momentum=setup.train.momentum, seed=seed + 2, progress=progress,
                    desc=f"finetune {method} {sparsity:g}")
+        # BN statistics re-estimated after fine-tuning too (the protocol of every evaluated model; CREPE's
+        # BatchNorm has momentum 0, so training would leave the pre-fine-tuning statistics in place)
+        bn_set, _ = calib_batches(data, cfg.bn_images, seed + 1)
+        recalibrate_bn(model, bn_set)
         t0 = time.perf_counter()
-        ev2 = evaluate(model, data.test, batch_size=cfg.eval_batch, per_example=True)
+        ev2 = evaluate(model, data.test, batch_size=cfg.eval_batch, per_example=True, keep_outputs=True)
+        near2 = compare_outputs(ev2["outputs"], ref, data.task)
         rows.append({**base, "stage": "finetuned", "accuracy": ev2["accuracy"], "loss": ev2["loss"],
-                     "correct": pack_correct(ev2["correct"]),
+                     "correct": pack_correct(ev2["correct"]), "dense_agreement": near2["agreement"],
+                     "output_distance": near2["output_distance"], "dense_kl": near2["kl"],
                      "finetune_epochs": ft["epochs"], "finetune_time_s": ft["seconds"],
                      "eval_time_s": time.perf_counter() - t0})
     return pd.DataFrame(rows, columns=BASE_COLUMNS)
@@ -371,7 +464,9 @@ def criterion_tau(rec: dict) -> float | None:
 
 @lru_cache(maxsize=None)
 def _has_bn(arch: str) -> bool:
-    return any(isinstance(x, nn.modules.batchnorm._BatchNorm) for x in build_model(arch).modules())
+    spec = model_spec(arch)
+    net = spec.build() if spec.pretrained else build_model(arch)
+    return any(isinstance(x, nn.modules.batchnorm._BatchNorm) for x in net.modules())
 
 
 def applicable(method: str, setup: ModelSetup) -> bool:
@@ -383,6 +478,8 @@ def clear_memory_cache() -> None:
     """Forget the data sets held in memory (dense models are held by each plan's :class:`DenseCache`;
     the checkpoint cache on disk stays)."""
     _data.cache_clear()
+    _restat.cache_clear()
+    _OUTPUTS.clear()
 
 
 def with_overrides(cfg: SweepConfig, **changes) -> SweepConfig:
@@ -390,7 +487,8 @@ def with_overrides(cfg: SweepConfig, **changes) -> SweepConfig:
     return replace(cfg, **changes)
 
 
-__all__ = ["TrainSetup", "ModelSetup", "SweepConfig", "DenseCache", "replicate_seed", "sweep_data", "calib_batches",
+__all__ = ["TrainSetup", "ModelSetup", "SweepConfig", "DenseCache", "replicate_seed", "sweep_data", "model_data",
+           "dense_outputs", "calib_batches",
            "dense_config", "dense_model", "dense_rows", "build_pruned", "prune_rows", "applicable", "with_overrides",
            "fit_arch_kwargs", "arch_kwargs", "train_dense", "dense_cache_config", "clear_memory_cache", "torch_threads",
            "BASE_COLUMNS"]

@@ -27,7 +27,7 @@ Trained models are seeded like the pruning section's first replicate
 Example:
     >>> cfg = PROFILES["quick"]
     >>> [m.name for m in cfg.models], cfg.batch_sizes
-    (['resnet18_small_w0.125', 'mlp', 'resnet18_small_w0.5@32'], (1, 8, 32))
+    (['resnet18_small_w0.125', 'mlp', 'lenet5-mnist', 'crepe-tiny', 'resnet18_small_w0.5@32'], (1, 8, 32))
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from qkernels.suite.sections.latency.units import (
     table_unit,
 )
 from qkernels.suite.sections.pruning.plan import PROFILES as PRUNING_PROFILES
+from qkernels.suite.sections.pruning.plan import check_profile as check_pruning_profile
 from qkernels.suite.sections.pruning.plan import dense_key
 from qkernels.suite.sweeps.pruning import DenseCache, ModelSetup, SweepConfig, replicate_seed
 
@@ -106,12 +107,13 @@ PROFILES: dict[str, LatencyProfile] = {
         batch_sizes=(1, 8, 32, 128), warmup=10, min_repeat=30, max_repeat=1000, budget_s=2.0, cpu_threads=None,
         table_budget_s=0.5, round_to=None, replicates=3),
 }
-#: ``standard`` (the profile that decides the claims) times what ``quick`` times, over the 10 replicates
-#: (paired seeds) of the standard pruning profile's trained models (same checkpoints)
-PROFILES["standard"] = replace(PROFILES["quick"], pruning=PRUNING_PROFILES.get("standard", PRUNING_PROFILES["quick"]),
-                               models=_from_pruning("standard" if "standard" in PRUNING_PROFILES else "quick")
+#: ``standard`` (the profile that decides the claims) times the standard pruning profile's models (the trained-here
+#: models on mnist5k and the pretrained networks) and quick's latency-only model, over 3 replicates: the timed units
+#: run one at a time, and 10 replicates would take longer than the pruning sweep
+PROFILES["standard"] = replace(PROFILES["quick"], pruning=PRUNING_PROFILES["standard"],
+                               models=_from_pruning("standard")
                                + PROFILES["quick"].models[len(PRUNING_PROFILES["quick"].models):],
-                               replicates=PRUNING_PROFILES.get("standard", PRUNING_PROFILES["quick"]).replicates)
+                               replicates=3)
 
 COLUMNS = {
     "kind": "model (a timed model), reference (the dense model re-timed inside a sparsity's unit) or cost "
@@ -149,6 +151,11 @@ def backends_for(ctx: SectionContext) -> list[str]:
     return [dev] if ctx.device.type == "cpu" else [dev, "cpu"]
 
 
+def check_profile(cfg: LatencyProfile) -> None:
+    """The trained and pretrained models it times are available (see the pruning section's check)."""
+    check_pruning_profile(replace(cfg.pruning, models=tuple(m.setup for m in cfg.models if m.trained)))
+
+
 def plan_units(ctx: SectionContext, cfg: LatencyProfile) -> list[Unit]:
     """Per backend and model: the dense unit, the cost-table unit and one point unit per sparsity.
     They share one :class:`~qkernels.suite.sweeps.pruning.DenseCache` and one :class:`CostTables`."""
@@ -157,7 +164,7 @@ def plan_units(ctx: SectionContext, cfg: LatencyProfile) -> list[Unit]:
     units = []
 
     def ck(lm: LatencyModel, s: int) -> tuple[str, ...]:  # the trained dense checkpoint a unit loads
-        return (dense_key(cfg.pruning, lm.setup, s),) if lm.trained else ()
+        return (dense_key(cfg.pruning, lm.setup, s),) if lm.trained and not lm.setup.pretrained else ()
 
     # every latency unit times something: on a cluster they run alone, after the parallel phase
     for backend in backends_for(ctx):
@@ -186,5 +193,5 @@ def plan_units(ctx: SectionContext, cfg: LatencyProfile) -> list[Unit]:
     return units
 
 
-__all__ = ["LatencyModel", "LatencyProfile", "PROFILES", "COLUMNS", "CSV_COLUMNS", "UNIFORM", "HARDWARE",
+__all__ = ["LatencyModel", "LatencyProfile", "PROFILES", "COLUMNS", "check_profile", "CSV_COLUMNS", "UNIFORM", "HARDWARE",
            "backends_for", "plan_units"]

@@ -41,7 +41,7 @@ from qkernels.suite.sweeps.pruning import (
     build_pruned,
     calib_batches,
     dense_model,
-    sweep_data,
+    model_data,
     torch_threads,
 )
 
@@ -61,7 +61,10 @@ CSV_COLUMNS = ["kind", "model", "arch", "weights", "method", "sparsity", "backen
 
 
 def _input_shape(cfg: LatencyProfile, lm: LatencyModel) -> tuple[int, ...]:
-    c, h, w = sweep_data(cfg.pruning).image_shape
+    shape = model_data(cfg.pruning, lm.setup).image_shape
+    if len(shape) != 3:  # signals (CREPE frames): the input shape as it is
+        return tuple(shape)
+    c, h, w = shape
     side = lm.input_size or h
     if lm.setup.arch == "mlp":
         return (c * side * side,) if lm.input_size else (c, h, w)
@@ -69,7 +72,7 @@ def _input_shape(cfg: LatencyProfile, lm: LatencyModel) -> tuple[int, ...]:
 
 
 def _dense(cfg: LatencyProfile, lm: LatencyModel, seed: int, cache: DenseCache | None) -> nn.Module:
-    data = sweep_data(cfg.pruning)
+    data = model_data(cfg.pruning, lm.setup)
     if lm.trained:
         model, _, _ = dense_model(cfg.pruning, lm.setup, seed, "cpu", cache=cache)
         return model
@@ -94,7 +97,7 @@ def _on(backend: str, model: nn.Module) -> nn.Module:
 def _accuracy(cfg: LatencyProfile, lm: LatencyModel, model: nn.Module) -> float:
     if not lm.trained:
         return math.nan
-    return float(evaluate(model, sweep_data(cfg.pruning).test, batch_size=cfg.pruning.eval_batch)["accuracy"])
+    return float(evaluate(model, model_data(cfg.pruning, lm.setup).test, batch_size=cfg.pruning.eval_batch)["accuracy"])
 
 
 def _rows(cfg, lm, method, sparsity, backend, timing, info, dense_times=None, replicate: int = 0) -> list[dict]:
@@ -289,7 +292,7 @@ def _point_unit(cfg: LatencyProfile, lm: LatencyModel, sparsity: float, backend:
         keep, hw_info = match_latency(table, imp, ref, measure, start_saving_s=start, max_iter=cfg.match_tries)
     hw, _ = prune(dense, UNIFORM, sparsity, example, group_keep=keep)
     if lm.trained:
-        bn_set, _ = calib_batches(sweep_data(cfg.pruning), cfg.pruning.bn_images, seed + 1)
+        bn_set, _ = calib_batches(model_data(cfg.pruning, lm.setup), cfg.pruning.bn_images, seed + 1)
         recalibrate_bn(hw, bn_set)
     models = {k: _on(backend, m) for k, m in (("dense", dense), ("uni", uni), ("hw", hw))}
     timed = measure_interleaved(models, shape, rounds=cfg.rounds, device=backend, batch_sizes=cfg.batch_sizes,

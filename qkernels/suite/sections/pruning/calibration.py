@@ -59,6 +59,11 @@ class SweepShape:
     noise_sd: float
     seed_sd: float
     n_classes: int = 10
+    #: (model, chance) where a model's chance is not 1 / n_classes (e.g. pitch accuracy)
+    chances: tuple[tuple[str, float], ...] = ()
+
+    def chance_of(self, model: str) -> float:
+        return dict(self.chances).get(model, 1.0 / self.n_classes)
 
     def describe(self) -> str:
         return (f"{len(self.models)} model(s) × {len(self.sparsities)} sparsities ≥ {min(self.sparsities):g} × "
@@ -90,6 +95,7 @@ def shape_from(df: pd.DataFrame, replicates: int | None = None, ep: PruningEndpo
     d = d[(pd.to_numeric(d.sparsity, errors="coerce") >= ep.min_sparsity - 1e-9) & d.method.isin(family)]
     if d.empty:
         return None
+    chances = {str(m): chance_level(df, m) for m in d.model.unique()}
     chance = chance_level(df)
     piv = d.pivot_table(index=["model", "sparsity", "replicate"], columns="method", values="accuracy", aggfunc="mean")
     means, ss, dof, seed_terms = [], 0.0, 0, []
@@ -98,7 +104,7 @@ def shape_from(df: pd.DataFrame, replicates: int | None = None, ep: PruningEndpo
         cm = float(np.nanmean(g[base].to_numpy())) if base else float(np.nanmean(g.to_numpy()))
         means.append((str(model), float(sp), cm))
         x = g.dropna().to_numpy()
-        if g.to_numpy().max(initial=0) < ep.chance_factor * chance or x.shape[0] < 2 or x.shape[1] < 2:
+        if g.to_numpy().max(initial=0) < ep.chance_factor * chances[str(model)] or x.shape[0] < 2 or x.shape[1] < 2:
             continue
         r = x - x.mean(axis=0, keepdims=True) - x.mean(axis=1, keepdims=True) + x.mean()
         ss += float((r ** 2).sum())
@@ -109,12 +115,13 @@ def shape_from(df: pd.DataFrame, replicates: int | None = None, ep: PruningEndpo
     reps = int(replicates or d.replicate.nunique())
     k = int(round(1 / chance)) if chance > 0 else 10
     return SweepShape(tuple(dict.fromkeys(m for m, _, _ in means)), tuple(sorted({s for _, s, _ in means})),
-                      family, reps, tuple(means), noise, seed_sd, k)
+                      family, reps, tuple(means), noise, seed_sd, k,
+                      tuple((m, c) for m, c in chances.items() if abs(c - 1.0 / k) > 1e-12))
 
 
 def _draw(shape: SweepShape, effect: float, rng: np.random.Generator, ep: PruningEndpoint) -> np.ndarray:
     """Simulated top-1, shape (cells, methods, seeds), in the order of ``shape.cell_means`` and ``shape.methods``."""
-    chance = 1.0 / shape.n_classes
+    chance = np.array([shape.chance_of(model) for model, _, _ in shape.cell_means])
     means = np.array([m for _, _, m in shape.cell_means])
     n_c, n_m, n_s = len(means), len(shape.methods), shape.replicates
     shared = rng.normal(0.0, shape.seed_sd, size=(n_c, 1, n_s))
@@ -127,7 +134,7 @@ def _draw(shape: SweepShape, effect: float, rng: np.random.Generator, ep: Prunin
 
 def _frame(shape: SweepShape, acc: np.ndarray, ep: PruningEndpoint) -> pd.DataFrame:
     rows = [{"model": model, "stage": ep.stage, "method": meth, "sparsity": sp, "replicate": r,
-             "accuracy": float(acc[c, m, r]), "n_classes": shape.n_classes}
+             "accuracy": float(acc[c, m, r]), "n_classes": shape.n_classes, "chance": shape.chance_of(model)}
             for c, (model, sp, _) in enumerate(shape.cell_means) for r in range(shape.replicates)
             for m, meth in enumerate(shape.methods)]
     return pd.DataFrame(rows)
@@ -141,7 +148,7 @@ def simulate(shape: SweepShape, effect: float, rng: np.random.Generator, ep: Pru
 def fast_verdict(shape: SweepShape, acc: np.ndarray, ep: PruningEndpoint = PRIMARY) -> str:
     """The verdict :func:`pruning_decision` gives on ``_frame(shape, acc)``, computed on the array
     (same exclusion, same paired differences, same rule; checked equal in the tests)."""
-    chance = 1.0 / shape.n_classes
+    chance = np.array([shape.chance_of(model) for model, _, _ in shape.cell_means])
     best = acc.mean(axis=2).max(axis=1)
     inc = best >= ep.chance_factor * chance
     if not inc.any() or acc.shape[2] < 2 or ep.method not in shape.methods:

@@ -8,7 +8,8 @@ any measurement (and in docs/report.md):
 - **stage** ``oneshot`` (pruned, BatchNorm re-estimated, no fine-tuning), top-1 accuracy;
 - **sparsities** ≥ 0.5 of the profile, every model of the run, **excluding cells at chance**: a
   (model, sparsity) cell where the best criterion's mean accuracy is below 2 × chance
-  (chance = 1 / ``n_classes``, 0.1 when the column is absent) says nothing about criteria;
+  (chance per model: the ``chance`` column, else 1 / ``n_classes``, else 0.1; for pitch it is the
+  share of the f0 range within ±50 cents) says nothing about criteria;
 - **effect** per seed: the mean over the included cells of accuracy(qmfrg) − accuracy(baseline),
   paired on ``replicate`` (same dense model, same calibration draw); its standard error over seeds,
   plus the variance of the finite test set when the per-example column ``correct`` is present
@@ -69,8 +70,20 @@ PRIMARY = PruningEndpoint()
 MIN_DECIDING_SEEDS = 10
 
 
-def chance_level(df: pd.DataFrame) -> float:
-    """1 / n_classes from the CSV, else :data:`DEFAULT_CHANCE`."""
+def chance_level(df: pd.DataFrame, model: str | None = None) -> float:
+    """The metric's chance level of ``model`` (or the first model's) from the CSV: its ``chance``
+    column, else 1 / ``n_classes``, else :data:`DEFAULT_CHANCE`.
+
+    Example:
+        >>> chance_level(pd.DataFrame({"model": ["a", "b"], "n_classes": [10, 0], "chance": [None, 0.02]}), "b")
+        0.02
+    """
+    if model is not None and "model" in df.columns:
+        df = df[df["model"] == model]
+    if "chance" in df.columns:
+        c = pd.to_numeric(df["chance"], errors="coerce").dropna()
+        if len(c) and 0 < c.iloc[0] < 1:
+            return float(c.iloc[0])
     if "n_classes" in df.columns:
         k = pd.to_numeric(df["n_classes"], errors="coerce").dropna()
         if len(k) and k.iloc[0] >= 2:
@@ -84,10 +97,10 @@ def cell_table(df: pd.DataFrame, ep: PruningEndpoint = PRIMARY) -> pd.DataFrame:
     cols = ["model", "sparsity", "best_method", "best_accuracy", "chance", "included"]
     if d.empty:
         return pd.DataFrame(columns=cols)
-    chance = chance_level(df)
     means = d.groupby(["model", "sparsity", "method"], sort=True).accuracy.mean().reset_index()
     rows = []
     for (model, sp), g in means.groupby(["model", "sparsity"], sort=True):
+        chance = chance_level(df, model)
         best = g.loc[g.accuracy.idxmax()]
         rows.append({"model": model, "sparsity": float(sp), "best_method": best.method,
                      "best_accuracy": float(best.accuracy), "chance": chance,

