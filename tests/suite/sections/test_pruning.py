@@ -164,3 +164,19 @@ def test_report_survives_partial_csv(tiny, tmp_path):
     blocks = section.report(RunFolder(tmp_path), df)
     assert blocks and section.claims(df)[0].verdict == "not measured"
     assert section.report(RunFolder(tmp_path), pd.DataFrame())
+
+
+def test_unit_counts_of_the_real_profiles():
+    """The counts docs/pruning.md gives per profile and kind of unit (planning only: nothing runs)."""
+    import collections
+
+    from qkernels.suite.sections.pruning.plan import PROFILES, plan_units
+
+    want = {"quick": {"dense": 12, "prune": 339, "blocks": 3, "control": 6, "cross": 3},
+            "standard": {"dense": 40, "prune": 1400, "blocks": 10, "control": 20, "cross": 10},
+            "full": {"dense": 70, "prune": 6030, "blocks": 20, "control": 20, "cross": 10}}
+    for name, counts in want.items():
+        units = plan_units(SectionContext(run=None, profile=name, device="cpu", seed=0), PROFILES[name])
+        assert dict(collections.Counter(u.key.split(":")[0] for u in units)) == counts, name
+        pretrained = [u for u in units if u.key.split(":")[1] in ("lenet5-mnist", "crepe-tiny", "crepe-full")]
+        assert pretrained and all(u.checkpoints == () for u in pretrained)  # nothing to train or ship

@@ -93,6 +93,7 @@ def report_blocks(run: RunFolder, df: pd.DataFrame) -> list[Block]:
             "data": [col("data", m) for m in ds.model],
             "metric": [col("metric", m) or "top-1 accuracy" for m in ds.model],
             "dense": [pm_text(m, h) for m, h in zip(ds["mean"], ds["half"])], "replicates": ds.n,
+            "test-set 95% (replicate 0, Wilson)": [_test_interval(dense[dense.model == m]) for m in ds.model],
             "chance": [_chance_of(df, m) for m in ds.model],
             "weights": ["pretrained (its authors')" if str(col("pretrained", m)) in ("True", "true", "1") else
                         "trained here" for m in ds.model],
@@ -114,6 +115,19 @@ def report_blocks(run: RunFolder, df: pd.DataFrame) -> list[Block]:
     blocks += _safe("the controls", controls_part, df)
     blocks += _safe("the cross-architecture substitution", cross_arch_part, df)
     return blocks
+
+
+def _test_interval(d: pd.DataFrame) -> str:
+    """The Wilson 95% interval of the first replicate's dense accuracy over its test inputs (the uncertainty of a
+    pretrained model's number, whose replicates are the same network)."""
+    from qkernels.quantum.estimation import proportion_interval
+
+    d = d.sort_values("replicate") if "replicate" in d.columns else d
+    if d.empty or "n_test" not in d.columns or not np.isfinite(pd.to_numeric(d.n_test, errors="coerce")).any():
+        return ""
+    n, acc = int(d.n_test.iloc[0]), float(d.accuracy.iloc[0])
+    lo, hi = proportion_interval(np.array([round(acc * n)]), n, 0.95, "wilson")
+    return f"{acc:.4f} [{lo[0]:.4f}, {hi[0]:.4f}] (n = {n})"
 
 
 def _chance_of(df: pd.DataFrame, model: str) -> float:
