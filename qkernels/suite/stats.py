@@ -9,8 +9,10 @@ sparsity × seed × stage) and nothing else, so a report can be rebuilt from the
 - :func:`summarize`: mean ± CI of a column per group (e.g. accuracy per method × sparsity).
 - :func:`compare_methods`: method A against each baseline at every sparsity ≥ a threshold, on
   **paired** differences (same seed = same dense model and calibration batch), with a t-interval
-  of the mean difference, its two-sided p-value and the Holm-adjusted p-value over all the rows of
-  the call; ``better``/``worse`` when the Holm-adjusted p < 0.05, else ``tie``. These per-cell rows
+  of the mean difference (its variance plus the finite test set's when the per-example column
+  ``correct`` is present: a pretrained network pruned by a deterministic criterion gives the same
+  number for every seed, and its uncertainty is the test set's), its two-sided p-value and the
+  Holm-adjusted p-value over all the rows of the call; ``better``/``worse`` when the Holm-adjusted p < 0.05, else ``tie``. These per-cell rows
   are secondary analyses: the claims are decided by :mod:`qkernels.suite.verdict` on pre-declared
   endpoints (e.g. :mod:`qkernels.suite.sections.pruning.endpoint`).
 - :func:`pack_correct` / :func:`unpack_correct`: per-example correctness in one CSV cell.
@@ -114,15 +116,19 @@ def compare_methods(
             if len(common) == 0:
                 continue
             diff = (a[common] - bb[common]).to_numpy()
-            mean, half, n = t_interval(diff, level)
-            lo, hi = mean - half, mean + half
-            sd = float(np.std(diff, ddof=1)) if n >= 2 else math.nan
-            if n < 2:
-                p = math.nan
-            elif sd == 0:
-                p = 0.0 if mean != 0 else 1.0
+            n = len(diff)
+            mean = float(np.mean(diff))
+            var_t = _testset_var(g, method, b, list(common), pair_on, stage) if "correct" in g.columns else 0.0
+            se = math.sqrt((float(np.var(diff, ddof=1)) / n if n >= 2 else 0.0) + var_t)
+            dof = n - 1 if var_t == 0 else max(n - 1, 30)  # the test set's part is a sum over many examples
+            if n < 2 and var_t == 0:
+                p, lo, hi = math.nan, math.nan, math.nan
+            elif se == 0:
+                p, lo, hi = (0.0 if mean != 0 else 1.0), mean, mean
             else:
-                p = float(2 * _st.t.sf(abs(mean) / (sd / math.sqrt(n)), n - 1))
+                q = float(_st.t.ppf(0.5 + level / 2, dof))
+                p = float(2 * _st.t.sf(abs(mean) / se, dof))
+                lo, hi = mean - q * se, mean + q * se
             rows.append({"model": model, "stage": stage, "sparsity": float(sp), "method": method, "baseline": b,
                          "mean_method": float(a[common].mean()), "mean_baseline": float(bb[common].mean()),
                          "diff": round(mean, 12), "lo": lo, "hi": hi, "n": n, "p": p})
@@ -132,6 +138,23 @@ def compare_methods(
         sig = out.p_holm < 1 - level
         out["outcome"] = np.where(sig & (out["diff"] > 0), "better", np.where(sig & (out["diff"] < 0), "worse", "tie"))
     return out
+
+
+def _testset_var(g: pd.DataFrame, method: str, baseline: str, reps: list, pair_on: str, stage: str) -> float:
+    """Variance, from the finite test set, of the mean over ``reps`` of the paired difference in one cell
+    (the replicates share the test examples: the per-example differences are averaged over replicates
+    first). 0 when a replicate lacks its per-example column."""
+    d = g[g["stage"] == stage] if "stage" in g.columns else g
+    a = d[d["method"] == method].drop_duplicates(pair_on).set_index(pair_on)["correct"]
+    b = d[d["method"] == baseline].drop_duplicates(pair_on).set_index(pair_on)["correct"]
+    per = []
+    for r in reps:
+        ca, cb = unpack_correct(a.get(r)), unpack_correct(b.get(r))
+        if ca is None or cb is None or len(ca) != len(cb) or len(ca) < 2:
+            return 0.0
+        per.append(ca.astype(np.int8) - cb.astype(np.int8))
+    e = np.mean(per, axis=0)
+    return float(e.var(ddof=1)) / len(e)
 
 
 def pack_correct(correct: Sequence[bool] | np.ndarray) -> str:

@@ -119,3 +119,25 @@ def test_section_claim_waits_for_qmfrg_then_uses_the_primary_endpoint():
                        rows({"qmfrg-aligned": {s: 0.7 for s in HIGH}}, seeds=10)])
     (claim,) = sec.claims(worse)
     assert claim.verdict == "refuted" and claim.headline.startswith("qmfrg − l")
+
+
+def test_fixed_network_gets_the_test_sets_uncertainty_not_a_zero_width_interval():
+    """A pretrained network pruned by a deterministic criterion scores the same on every seed: the paired
+    differences over seeds have no spread, and only the finite test set says how sure the difference is."""
+    from qkernels.suite.stats import pack_correct
+
+    n = 1000
+    ca, cb = np.zeros(n, bool), np.zeros(n, bool)
+    ca[:12], cb[100:108] = True, True  # a is right on 12 examples, b on 8 others: +0.4 points
+    rows = [{"model": "m", "stage": "oneshot", "method": meth, "sparsity": 0.5, "replicate": r,
+             "accuracy": float(c.mean()), "correct": pack_correct(c)}
+            for meth, c in (("a", ca), ("b", cb)) for r in range(10)]
+    df = pd.DataFrame(rows)
+    with_test = compare_methods(df, "a", ["b"]).iloc[0]
+    seeds_only = compare_methods(df.drop(columns="correct"), "a", ["b"]).iloc[0]
+    assert seeds_only.lo == pytest.approx(0.004) and seeds_only.hi == pytest.approx(0.004)
+    assert seeds_only.outcome == "better"
+    # 20 discordant examples: SE = sqrt(var(e) / n) ≈ 0.0045, so the difference is not shown
+    assert with_test.lo < 0 < with_test.hi and with_test.outcome == "tie"
+    assert with_test.hi - with_test.lo == pytest.approx(2 * 1.96 * np.sqrt(np.var(ca.astype(int) - cb, ddof=1) / n),
+                                                        rel=0.05)

@@ -64,7 +64,7 @@ def block_rows(cfg: SweepConfig, setup: ModelSetup, replicate: int, seed: int, d
             ev = evaluate(m, data.test, batch_size=cfg.eval_batch)
             macs, params = count_macs_params(m, x)
             rows.append({
-                "model": setup.name, "arch": setup.arch, "data": cfg.data, "method": "block-skip", "stage": "block",
+                "model": setup.name, "arch": setup.arch, "data": data.spec, "method": "block-skip", "stage": "block",
                 "sparsity": 0.0, "replicate": replicate, "seed": seed, "accuracy": ev["accuracy"], "loss": ev["loss"],
                 "n_test": ev["n"], "macs": macs, "macs_dense": macs0, "macs_frac": macs / macs0, "params": params,
                 "params_dense": params0, "params_frac": params / params0, "recal_time_s": t_recal,

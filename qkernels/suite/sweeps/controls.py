@@ -187,7 +187,7 @@ def _control_rows(cfg, setup, control, replicate, seed, device, progress, cache,
         t_eval = time.perf_counter() - t0
         loss = float(nn.functional.cross_entropy(z, y))
         rows.append({
-            "model": setup.name, "arch": setup.arch, "data": cfg.data, "method": method, "stage": "control",
+            "model": setup.name, "arch": setup.arch, "data": data.spec, "method": method, "stage": "control",
             "sparsity": k / (n + k), "replicate": replicate, "seed": seed,
             "accuracy": float((pred == y).float().mean()), "loss": loss, "n_test": int(len(y)),
             "channel_sparsity": rec["channel_sparsity"], "channels": rec["channels_after"],

@@ -196,7 +196,7 @@ def cross_arch_rows(cfg: SweepConfig, setup: ModelSetup, replicate: int, seed: i
             dt = time.perf_counter() - t0
             for r in res:
                 rows.append({
-                    "model": tgt_setup.name, "arch": tgt_setup.arch, "data": cfg.data,
+                    "model": tgt_setup.name, "arch": tgt_setup.arch, "data": data.spec,
                     "method": f"substitute-{r['substitute']}", "stage": "cross_arch", "sparsity": 0.0,
                     "replicate": replicate, "seed": seed, "n_test": int(len(x)), "eval_time_s": dt / len(res),
                     "threads": torch.get_num_threads(), "dense_key": config_key(dense_config(cfg, tgt_setup, seed)),

@@ -345,7 +345,7 @@ def _dense_rows(cfg, setup, replicate, seed, device, progress, cache) -> pd.Data
     t_eval = time.perf_counter() - t0
     macs, params = count_macs_params(model, data.example_inputs())
     return pd.DataFrame([{
-        "model": setup.name, "arch": setup.arch, "data": cfg.data, "method": "dense", "stage": "dense",
+        "model": setup.name, "arch": setup.arch, "data": data.spec, "method": "dense", "stage": "dense",
         "sparsity": 0.0, "replicate": replicate, "seed": seed, "accuracy": ev["accuracy"], "loss": ev["loss"],
         "n_test": ev["n"], "channel_sparsity": 0.0, "channels": None, "channels_dense": None,
         "macs": macs, "macs_dense": macs, "macs_frac": 1.0, "params": params, "params_dense": params,
@@ -416,7 +416,7 @@ def _prune_rows(cfg, setup, method, sparsity, replicate, seed, device, progress,
     groups = (rec.get("criterion") or {}).get("groups") or []
     agree = {k: (sum(g[k] for g in groups) / len(groups) if groups and all(k in g for g in groups) else None)
              for k in ("edge_agreement", "kept_agreement")}
-    base = {"model": setup.name, "arch": setup.arch, "data": cfg.data, "method": label or method,
+    base = {"model": setup.name, "arch": setup.arch, "data": data.spec, "method": label or method,
             "sparsity": float(sparsity), "shots": (options or {}).get("shots"), **agree,
             "replicate": replicate, "seed": seed, "n_test": ev["n"], "channel_sparsity": rec["channel_sparsity"],
             "channels": rec["channels_after"], "channels_dense": rec["channels_before"], "macs": rec["macs_after"],

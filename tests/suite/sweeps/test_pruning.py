@@ -37,6 +37,7 @@ def test_pretrained_dense_rows_are_loaded_not_trained(monkeypatch):
     crepe = sweep.dense_rows(CFG, CREPE, 0, 1, cache=cache).iloc[0]
     lenet = sweep.dense_rows(CFG, LENET, 0, 1, cache=cache).iloc[0]
     assert crepe.pretrained and lenet.pretrained and crepe.train_time_s is None
+    assert crepe.data == "tones" and lenet.data == "mnist5k"  # each model's own data set, not the profile's
     assert crepe.metric.startswith("raw pitch") and lenet.metric == "top-1 accuracy"
     assert 0.5 < crepe.accuracy < 1.0 and crepe.n_test == 96  # hard tones leave room below 100%
     assert lenet.accuracy > 0.97 and lenet.n_test == 1500

@@ -103,7 +103,8 @@ def report_blocks(run: RunFolder, df: pd.DataFrame) -> list[Block]:
             "from cache": [int(dense[dense.model == m].cached.astype(str).isin(["True", "true", "1"]).sum())
                            for m in ds.model]}),
             "The dense models on their test splits (mean ± 95% CI over replicates; a pretrained model is the same "
-            "network in every replicate, so its interval is 0 and its test-set uncertainty is in docs/models.md)")]
+            "network in every replicate, so its interval over replicates is 0: the test-set interval beside it is "
+            "its uncertainty)")]
     blocks += _safe("the verdict", _verdict_part, run, pr)
     for model in dict.fromkeys(pr.model):
         blocks += _safe(f"the part of {model}", _model_part, run, model, pr[pr.model == model],
