@@ -70,10 +70,15 @@ def test_profiles_have_standard():
     assert {"quick", "standard", "full"} <= set(lu.PROFILES) and "standard" in get_section("quantum").profiles
     assert lu.PROFILES["standard"].sparsities == lu.PROFILES["quick"].sparsities
     assert lu.PROFILES["quick"].replicates == 3
-    # the deciding profile times the 10 paired seeds of the standard pruning profile
+    # the deciding profile times the standard pruning profile's models (trained here and pretrained) over
+    # replicates 0-2: its timed units run one at a time, and 10 replicates would outlast the pruning sweep
     from qkernels.suite.sections.pruning.plan import PROFILES as PP
 
-    assert lu.PROFILES["standard"].replicates == PP["standard"].replicates == 10
+    assert lu.PROFILES["standard"].replicates == 3 and PP["standard"].replicates == 10
+    assert lu.PROFILES["standard"].pruning is PP["standard"]
+    names = [m.name for m in lu.PROFILES["standard"].models]
+    assert {s.name for s in PP["standard"].models} <= set(names) and "crepe-tiny" in names
+    assert not any(m.setup.pretrained for m in lu.PROFILES["quick"].models)  # quick stays within 10 minutes
 
 
 def test_trained_models_are_the_pruning_sections_first_replicate(tiny):
