@@ -423,3 +423,8 @@ def test_corrupt_pretrained_weight_file(content, monkeypatch, tmp_path, capsys):
                         lambda n: fake if n == "advertorch_examples" else real(n))
     line = _one_line_exit_2(capsys, "distances", "lenet5-mnist")
     assert "mnist_lenet5_clntrained.pt" in line
+
+
+def test_pretrained_model_on_data_of_another_shape(capsys):
+    line = _one_line_exit_2(capsys, "prune", "lenet5-mnist", "--method", "l1", "--sparsity", "0.5", "--data", "digits")
+    assert "lenet5-mnist takes inputs of shape (1, 28, 28)" in line and "--data mnist5k" in line

@@ -265,6 +265,9 @@ def _request_data(req: PruneRequest) -> DataSplits:
     ms = MODELS.get(req.model) if not Path(req.model).exists() else MODELS.get(req.arch or "")
     name = req.data or (ms.data if ms is not None and ms.pretrained else None) or "digits"
     d = load_data(name, **({"size": req.size} if req.size is not None else {}))
+    if ms is not None and ms.pretrained and tuple(d.image_shape) != tuple(ms.input_shape):
+        raise InputError(f"{ms.name} takes inputs of shape {tuple(ms.input_shape)}; {d.spec} gives "
+                         f"{tuple(d.image_shape)} (use --data {ms.data}, its own data set)")
     if ms is not None and ms.input_stats is not None and d.task.name == "classification":
         mean, std = ms.input_stats
         d = DataSplits(d.name, d.train.with_stats(mean, std), d.test.with_stats(mean, std),
