@@ -50,20 +50,22 @@ def pixels(path: Path) -> np.ndarray:
         return np.asarray(im).copy()
 
 
+def twenty(dataset: str, what: str) -> list[tuple[Path, int, int]]:
+    """The 20 shipped PNGs of ``dataset`` (skip when the installed foolbox has another set)."""
+    files = shipped(dataset)
+    if len(files) != 20:
+        pytest.skip(f"expected 20 {what} PNGs in {DATA}, found {len(files)}")
+    return files
+
+
 @pytest.fixture(scope="module")
 def cifar_pngs():
-    files = shipped("cifar10")
-    if len(files) != 20:
-        pytest.skip(f"expected 20 CIFAR-10 PNGs in {DATA}, found {len(files)}")
-    return files
+    return twenty("cifar10", "CIFAR-10")
 
 
 @pytest.fixture(scope="module")
 def mnist_pngs():
-    files = shipped("mnist")
-    if len(files) != 20:
-        pytest.skip(f"expected 20 MNIST PNGs in {DATA}, found {len(files)}")
-    return files
+    return twenty("mnist", "MNIST")
 
 
 def test_the_shipped_images_are_what_the_names_say(cifar_pngs, mnist_pngs):

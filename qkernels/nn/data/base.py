@@ -26,6 +26,22 @@ from qkernels.core.errors import InputError
 from qkernels.nn.tasks import CLASSIFICATION, Classification
 
 
+def batch_indices(length: int, batch_size: int, *, shuffle: bool = False, generator: torch.Generator | None = None,
+                  limit: int | None = None) -> Iterator[torch.Tensor]:
+    """Index batches over a split of ``length`` items: in order, or shuffled by ``generator``; at most ``limit``.
+
+    Example:
+        >>> [t.tolist() for t in batch_indices(5, 2)]
+        [[0, 1], [2, 3], [4]]
+    """
+    if batch_size < 1:
+        raise InputError(f"batch_size must be at least 1, got {batch_size}")
+    n = length if limit is None else min(length, int(limit))
+    order = torch.randperm(length, generator=generator)[:n] if shuffle else torch.arange(n)
+    for i in range(0, n, batch_size):
+        yield order[i : i + batch_size]
+
+
 @dataclass(frozen=True, eq=False)
 class ImageSet:
     """One split: ``images`` uint8 ``(N, C, H, W)``, ``labels`` int64 ``(N,)``, class names.
@@ -89,12 +105,7 @@ class ImageSet:
         limit: int | None = None,
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Normalized float batches ``(x, y)`` on ``device``; at most ``limit`` images."""
-        if batch_size < 1:
-            raise InputError(f"batch_size must be at least 1, got {batch_size}")
-        n = len(self) if limit is None else min(len(self), int(limit))
-        order = torch.randperm(len(self), generator=generator)[:n] if shuffle else torch.arange(n)
-        for i in range(0, n, batch_size):
-            idx = order[i : i + batch_size]
+        for idx in batch_indices(len(self), batch_size, shuffle=shuffle, generator=generator, limit=limit):
             x = self.normalize(self.images[idx].to(device))
             yield x, self.labels[idx].to(device)
 
@@ -145,6 +156,12 @@ class DataSplits:
         """The metric's chance level (1 / classes; for pitch, the share of the f0 range within ±50 cents)."""
         return self.task.chance(self.num_classes, self.info)
 
+    def with_stats(self, mean: Sequence[float], std: Sequence[float]) -> "DataSplits":
+        """The same splits normalized by ``mean``/``std`` (e.g. as a pretrained model's inputs were)."""
+        return DataSplits(self.name, self.train.with_stats(mean, std), self.test.with_stats(mean, std),
+                          self.calib.with_stats(mean, std), self.spec,
+                          {**self.info, "mean": list(map(float, mean)), "std": list(map(float, std))})
+
     def fingerprint(self) -> str:
         """One hash of all three splits (computed once)."""
         fp = self.__dict__.get("_fingerprint")
@@ -172,4 +189,4 @@ def finish_splits(name: str, spec: str, train: ImageSet, test: ImageSet, calib: 
                       spec, {**info, "mean": list(mean), "std": list(std)})
 
 
-__all__ = ["ImageSet", "DataSplits", "finish_splits"]
+__all__ = ["ImageSet", "DataSplits", "finish_splits", "batch_indices"]

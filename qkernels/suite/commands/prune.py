@@ -269,9 +269,7 @@ def _request_data(req: PruneRequest) -> DataSplits:
         raise InputError(f"{ms.name} takes inputs of shape {tuple(ms.input_shape)}; {d.spec} gives "
                          f"{tuple(d.image_shape)} (use --data {ms.data}, its own data set)")
     if ms is not None and ms.input_stats is not None and d.task.name == "classification":
-        mean, std = ms.input_stats
-        d = DataSplits(d.name, d.train.with_stats(mean, std), d.test.with_stats(mean, std),
-                       d.calib.with_stats(mean, std), d.spec, {**d.info, "mean": list(mean), "std": list(std)})
+        d = d.with_stats(*ms.input_stats)
     return d
 
 

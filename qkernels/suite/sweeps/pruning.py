@@ -143,7 +143,8 @@ class DenseCache:
 
     The units of a section that need the same dense model share one (the section's plan creates it
     and hands it to them); at most ``capacity`` models are kept, the oldest forgotten first. What it
-    holds is shared: copy a model before changing it.
+    holds is shared: copy a model before changing it. Beside each model it can hold the model's
+    outputs on the test split (:meth:`outputs`), the reference of the label-free comparisons.
 
     Example:
         >>> cache = DenseCache(capacity=1)
@@ -156,6 +157,7 @@ class DenseCache:
     def __init__(self, capacity: int = 8):
         self.capacity = capacity
         self._entries: dict[str, tuple[nn.Module, dict, bool]] = {}
+        self._outputs: dict[str, torch.Tensor] = {}
 
     def get(self, key: str) -> tuple[nn.Module, dict, bool] | None:
         """``(model, info, from_cache)`` stored under ``key``, or None."""
@@ -167,8 +169,19 @@ class DenseCache:
             self._entries.pop(next(iter(self._entries)))
         self._entries[key] = entry
 
+    def outputs(self, key: str, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """The outputs stored under ``key``, else ``compute()`` stored (the oldest forgotten when full)."""
+        held = self._outputs.get(key)
+        if held is None:
+            held = compute()
+            if len(self._outputs) >= self.capacity:
+                self._outputs.pop(next(iter(self._outputs)))
+            self._outputs[key] = held
+        return held
+
     def clear(self) -> None:
         self._entries.clear()
+        self._outputs.clear()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -187,8 +200,7 @@ def sweep_data(cfg: SweepConfig) -> DataSplits:
 
 @lru_cache(maxsize=8)
 def _restat(data: DataSplits, mean: tuple, std: tuple) -> DataSplits:
-    return DataSplits(data.name, data.train.with_stats(mean, std), data.test.with_stats(mean, std),
-                      data.calib.with_stats(mean, std), data.spec, {**data.info, "mean": list(mean), "std": list(std)})
+    return data.with_stats(mean, std)  # held, so that its fingerprint is computed once
 
 
 def model_data(cfg: SweepConfig, setup: ModelSetup) -> DataSplits:
@@ -388,20 +400,15 @@ def prune_rows(cfg: SweepConfig, setup: ModelSetup, method: str, sparsity: float
 
 def dense_outputs(cfg: SweepConfig, setup: ModelSetup, seed: int, device="cpu", progress: bool | None = None, *,
                   cache: DenseCache | None = None) -> torch.Tensor:
-    """The dense model's outputs on the test split (CPU tensor; held in memory per dense model), the
+    """The dense model's outputs on the test split (CPU tensor; held by ``cache`` beside the model), the
     reference of the label-free comparisons of every pruned model made from it."""
-    key = config_key(dense_config(cfg, setup, seed)) + f"@{torch.device(device)}"
-    held = _OUTPUTS.get(key)
-    if held is None:
+    def compute() -> torch.Tensor:
         dense, _, _ = dense_model(cfg, setup, seed, device, progress, cache)
-        held = evaluate(dense, model_data(cfg, setup).test, batch_size=cfg.eval_batch, keep_outputs=True)["outputs"]
-        if len(_OUTPUTS) >= 4:
-            _OUTPUTS.pop(next(iter(_OUTPUTS)))
-        _OUTPUTS[key] = held
-    return held
+        return evaluate(dense, model_data(cfg, setup).test, batch_size=cfg.eval_batch, keep_outputs=True)["outputs"]
 
-
-_OUTPUTS: dict[str, torch.Tensor] = {}
+    if cache is None:
+        return compute()
+    return cache.outputs(config_key(dense_config(cfg, setup, seed)) + f"@{torch.device(device)}", compute)
 
 
 def _prune_rows(cfg, setup, method, sparsity, replicate, seed, device, progress, options, label,
@@ -479,7 +486,6 @@ def clear_memory_cache() -> None:
     the checkpoint cache on disk stays)."""
     _data.cache_clear()
     _restat.cache_clear()
-    _OUTPUTS.clear()
 
 
 def with_overrides(cfg: SweepConfig, **changes) -> SweepConfig:
