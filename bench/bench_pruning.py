@@ -62,3 +62,26 @@ def bench_qmfrg_within_3x_of_l2(benchmark):
     assert r["same_macs"]
     if full:
         assert r["call_ratio"] <= target, f"qmfrg took {r['call_ratio']:.2f}x the time of l2 pruning"
+
+
+@pytest.mark.benchmark(group="pruning-goal")
+def bench_qmfrg_aligned_within_3x_of_l2(benchmark):
+    """Speed goal ``qmfrg_aligned_vs_l2``: one-shot qmfrg-aligned on ResNet-18, 224 x 224, at most 3x L2.
+
+    Measured like plain qmfrg (alternating rounds, whole prune() calls). Reported, never asserted: the
+    all-pairs misalignment is exact (an n x n eigenvalue problem per channel pair), and on 2 cores the
+    goal is missed (see docs/qmfrg.md). In CI a 1/8-width model runs once.
+    """
+    from qkernels.suite.speed.qmfrg import measure_qmfrg_vs_l2
+    from qkernels.suite.speed.targets import TARGETS
+
+    full = not benchmark.disabled
+    kw = {} if full else {"arch": "resnet18_small", "image": 16, "width": 0.125, "rounds": 1}
+    holder = {}
+    benchmark.pedantic(lambda: holder.update(r=measure_qmfrg_vs_l2(method="qmfrg-aligned", **kw)), rounds=1,
+                       iterations=1)
+    r = holder["r"]
+    target = TARGETS["qmfrg_aligned_vs_l2"].target
+    benchmark.extra_info.update(goal=f"qmfrg-aligned / l2 <= {target:g} (whole prune() call)", method="qmfrg-aligned",
+                                goal_met=bool(r["call_ratio"] <= target), **r)
+    assert r["same_macs"]

@@ -16,6 +16,8 @@ Groups:
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -24,7 +26,8 @@ from qkernels.quantum.encoding import exact_fidelity
 from qkernels.quantum.engine import thread_limit
 from qkernels.suite.speed.quantum import ENTRY_QUBITS, workload
 
-DEVICE = "default.qubit"
+#: the PennyLane device of the benchmarks: QK_QDEVICE (bench/gpu_check.sh sets lightning.gpu), default default.qubit
+DEVICE = os.environ.get("QK_QDEVICE", "default.qubit")
 
 
 def _sizes(benchmark, q: int) -> tuple[int, int, int]:

@@ -47,6 +47,7 @@ from torch import nn
 from qkernels.bounds.activations import get_activation
 from qkernels.bounds.trust_region import max_affine_norm
 from qkernels.core.errors import InputError
+from qkernels.core.threads import kernel_threads
 from qkernels.geometry.distances import fs_distance, w1_cumulative, w2_cumulative, w2_empirical
 from qkernels.geometry.spectral import augmented_tensor
 
@@ -289,34 +290,35 @@ def check_bounds_batch(
     combos = [(ri, R, ai, act) for ri, R in enumerate(radii) for ai, act in enumerate(acts)]
     out: dict[tuple[int, int, int], dict] = {}
     for c0 in range(0, P, chunk):
-        sl = slice(c0, min(P, c0 + chunk))
-        wi, vi, wj, vj = Wi[sl], bi[sl], Wj[sl], bj[sl]
-        pq = parameter_quantities(wi, vi, wj, vj)
-        q, (U, s, Vh), dW, db = pq["q"], pq["dsvd"], pq["dW"], pq["db"]
-        q_lists = {k: v.tolist() for k, v in q.items()}
-        # the best sampled points of every pair, radius and activation (float32 ranking, in sub-chunks)
-        top: dict[tuple[int, int], list[torch.Tensor]] = {(ri, ai): [] for ri, _, ai, _ in combos}
-        for s0 in range(0, wi.shape[0], sub):
-            ss = slice(s0, s0 + sub)
-            G32 = (U1_32 @ wi[ss].to(torch.float32).mT, U1_32 @ wj[ss].to(torch.float32).mT)
-            b32 = (vi[ss].to(torch.float32), vj[ss].to(torch.float32))
-            for ri, R, ai, act in combos:
-                top[ri, ai].append(_top_samples(act.fn, G32, b32, R, k_top))
-            del G32
-        for ri, R in enumerate(radii):
-            aff = [max_affine_norm(dW[p], db[p], R, svd=(U[p], s[p], Vh[p])) for p in range(dW.shape[0])]
-            S_aff = torch.stack([v for v, _ in aff])
-            x_aff = torch.stack([x for _, x in aff])
-            v1 = Vh[:, 0, :] * R
-            starts = torch.stack([x_aff, -x_aff, v1, -v1], dim=1)
-            for ai, act in enumerate(acts):
-                cand = R * U1[torch.cat(top[ri, ai])]
-                lhs = search_lhs(act, wi, vi, wj, vj, R, starts, cand, search.steps)
-                B = {k: v.tolist() for k, v in _bounds(q, act.lipschitz, R, S_aff).items()}
-                vals = {k: lhs[k].tolist() for k in ("lhs_sample", "lhs_ascent", "lhs")}
-                vals["S_aff"] = S_aff.tolist()
-                for p in range(dW.shape[0]):
-                    out[(ri, ai, c0 + p)] = _record(c0 + p, m, n, act, R, q_lists, vals, B, lhs["x"][p], p)
+        with kernel_threads("adaptive", device=Wi.device):  # probed again per chunk (core/threads.py)
+            sl = slice(c0, min(P, c0 + chunk))
+            wi, vi, wj, vj = Wi[sl], bi[sl], Wj[sl], bj[sl]
+            pq = parameter_quantities(wi, vi, wj, vj)
+            q, (U, s, Vh), dW, db = pq["q"], pq["dsvd"], pq["dW"], pq["db"]
+            q_lists = {k: v.tolist() for k, v in q.items()}
+            # the best sampled points of every pair, radius and activation (float32 ranking, in sub-chunks)
+            top: dict[tuple[int, int], list[torch.Tensor]] = {(ri, ai): [] for ri, _, ai, _ in combos}
+            for s0 in range(0, wi.shape[0], sub):
+                ss = slice(s0, s0 + sub)
+                G32 = (U1_32 @ wi[ss].to(torch.float32).mT, U1_32 @ wj[ss].to(torch.float32).mT)
+                b32 = (vi[ss].to(torch.float32), vj[ss].to(torch.float32))
+                for ri, R, ai, act in combos:
+                    top[ri, ai].append(_top_samples(act.fn, G32, b32, R, k_top))
+                del G32
+            for ri, R in enumerate(radii):
+                aff = [max_affine_norm(dW[p], db[p], R, svd=(U[p], s[p], Vh[p])) for p in range(dW.shape[0])]
+                S_aff = torch.stack([v for v, _ in aff])
+                x_aff = torch.stack([x for _, x in aff])
+                v1 = Vh[:, 0, :] * R
+                starts = torch.stack([x_aff, -x_aff, v1, -v1], dim=1)
+                for ai, act in enumerate(acts):
+                    cand = R * U1[torch.cat(top[ri, ai])]
+                    lhs = search_lhs(act, wi, vi, wj, vj, R, starts, cand, search.steps)
+                    B = {k: v.tolist() for k, v in _bounds(q, act.lipschitz, R, S_aff).items()}
+                    vals = {k: lhs[k].tolist() for k in ("lhs_sample", "lhs_ascent", "lhs")}
+                    vals["S_aff"] = S_aff.tolist()
+                    for p in range(dW.shape[0]):
+                        out[(ri, ai, c0 + p)] = _record(c0 + p, m, n, act, R, q_lists, vals, B, lhs["x"][p], p)
     return [out[(ri, ai, p)] for ri in range(len(radii)) for ai in range(len(acts)) for p in range(P)]
 
 

@@ -21,6 +21,7 @@ import os
 
 from qkernels.core.memory import ENV_VAR, parse_size
 from qkernels.core.safeio import max_result_bytes
+from qkernels.core.threads import policy_threads
 
 
 def check_environment() -> None:
@@ -29,6 +30,7 @@ def check_environment() -> None:
     raw = os.environ.get(ENV_VAR)
     if raw is not None and raw != "":
         parse_size(raw, ENV_VAR)
+    policy_threads("serial")  # reads QK_KERNEL_THREADS
 
 
 __all__ = ["check_environment"]

@@ -46,6 +46,7 @@ from qkernels.core.arrays import (
     source_precision,
 )
 from qkernels.core.errors import InputError
+from qkernels.core.threads import kernel_threads
 
 #: Allowed deviation |‖ψ‖ − 1| of a state, by dtype (larger for lower precision).
 UNIT_TOL = {torch.float64: 1e-6, torch.float32: 1e-4}
@@ -154,31 +155,71 @@ def pairwise_fs(Psi_a: ArrayLike, Psi_b: ArrayLike | None = None) -> Any:
                [1.5708, 1.5708, 0.    ]])
     """
     A, B, kind = _state_matrices(Psi_a, Psi_b)
+    with kernel_threads("adaptive", A.shape[0] * B.shape[0], A.device):
+        G = _fs_matrix(A, B, Psi_b is None)
+    return restore(G, kind)
+
+
+def _fs_matrix(A: torch.Tensor, B: torch.Tensor, symmetric: bool) -> torch.Tensor:
     G = A @ B.mT
-    G.abs_()
-    symmetric = Psi_b is None
     if symmetric:  # θ(ψ, ψ) = 0 exactly; leaving the diagonal out of the search keeps it row-sparse
         G.diagonal().zero_()
-    near = _near_one(G, 1 - _REFINE.get(G.dtype, 1e-2))
-    G.clamp_(max=1.0).acos_()
+    threshold = 1 - _REFINE.get(G.dtype, 1e-2)
+    fused = _fused_abs_acos(G.device)
+    if fused is not None:  # CUDA: |G| -> arccos in one kernel; the search reads arccos < its threshold
+        G = fused(G)
+        near = _near_one(G, math.acos(threshold), below=True)
+    else:
+        G.abs_()
+        near = _near_one(G, threshold)
+        G.clamp_(max=1.0).acos_()
     if symmetric:
         G.diagonal().zero_()
     for start in range(0, near.shape[0], _REFINE_CHUNK):
         i, j = near[start : start + _REFINE_CHUNK].unbind(1)
         G[i, j] = _fs_from_vectors(A[i], B[j])
-    return restore(G, kind)
+    return G
 
 
-def _near_one(G: torch.Tensor, threshold: float) -> torch.Tensor:
-    """Indices (k, 2) of the entries of G above ``threshold``, found row-first.
+_FUSED: dict[str, Any] = {}
+
+_ACOS_ABS_CODE = """
+template <typename T> T acos_abs(T x) { T a = x < T(0) ? -x : x; return acos(a < T(1) ? a : T(1)); }
+"""
+
+
+def _fused_abs_acos(device: torch.device):
+    """On CUDA, one elementwise kernel arccos(min(|g|, 1)) built with torch's jiterator (NVRTC);
+    None elsewhere, or where it cannot be built (then the three eager passes run instead)."""
+    if device.type != "cuda":
+        return None
+    if "cuda" not in _FUSED:
+        fn = None
+        try:
+            from torch.cuda.jiterator import _create_jit_fn
+
+            fn = _create_jit_fn(_ACOS_ABS_CODE)
+            probe = torch.tensor([-0.5, 2.0], dtype=torch.float64, device=device)
+            got = fn(probe).cpu()
+            want = torch.tensor([math.acos(0.5), 0.0], dtype=torch.float64)
+            if not torch.allclose(got, want, atol=1e-12):
+                fn = None
+        except Exception:  # noqa: BLE001 - no NVRTC, an old torch: the eager passes are correct too
+            fn = None
+        _FUSED["cuda"] = fn
+    return _FUSED["cuda"]
+
+
+def _near_one(G: torch.Tensor, threshold: float, below: bool = False) -> torch.Tensor:
+    """Indices (k, 2) of the entries of G above ``threshold`` (``below``: under it), found row-first.
 
     Near-duplicate states are rare, so one max per row (a reduction) finds the few rows to scan;
     this is about twice as fast as a full comparison followed by ``nonzero`` over all of G.
     """
-    rows = (G.amax(dim=1) > threshold).nonzero().squeeze(1)
+    rows = ((G.amin(dim=1) < threshold) if below else (G.amax(dim=1) > threshold)).nonzero().squeeze(1)
     if rows.numel() == 0:
         return torch.empty((0, 2), dtype=torch.long, device=G.device)
-    ij = (G[rows] > threshold).nonzero()
+    ij = ((G[rows] < threshold) if below else (G[rows] > threshold)).nonzero()
     return torch.stack([rows[ij[:, 0]], ij[:, 1]], dim=1)
 
 
@@ -329,7 +370,13 @@ def pairwise_w2_cumulative(
                [0.5, 0. ]])
     """
     A, B, kind = _state_matrices(Psi_a, Psi_b)
-    symmetric = Psi_b is None
+    with kernel_threads("adaptive", A.shape[0] * B.shape[0] * A.shape[1], A.device):
+        out = _w2_matrix(A, B, Psi_b is None, block_elems)
+    out.clamp_(min=0)
+    return restore(out if squared else out.sqrt(), kind)
+
+
+def _w2_matrix(A: torch.Tensor, B: torch.Tensor, symmetric: bool, block_elems: int) -> torch.Tensor:
     VA = torch.add(*_profile_hilo(A))  # the CDF values hi + lo
     VB = VA if symmetric else torch.add(*_profile_hilo(B))
     na, nb, n = VA.shape[0], VB.shape[0], VA.shape[1]
@@ -346,8 +393,7 @@ def pairwise_w2_cumulative(
     out /= n * n
     if symmetric:
         out.diagonal().zero_()
-    out.clamp_(min=0)
-    return restore(out if squared else out.sqrt(), kind)
+    return out
 
 
 def w1_cumulative(psi_a: ArrayLike, psi_b: ArrayLike) -> Any:

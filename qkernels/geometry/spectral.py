@@ -49,6 +49,7 @@ import torch
 from qkernels.core.arrays import ArrayLike, as_tensor, check_finite, restore
 from qkernels.core.errors import InputError
 from qkernels.core.memory import check_memory, memory_budget
+from qkernels.core.threads import kernel_threads
 
 #: bytes of augmented matrices that operator_spectra builds at once (at least one matrix)
 SPECTRA_CHUNK_BYTES = 64 << 20
@@ -271,22 +272,30 @@ def operator_spectra(
             what = (f"operator {operators[idx[0]].name!r} ({m}x{n})" if len(idx) == 1 else
                     f"{len(idx)} operators of shape {m}x{n} ({operators[idx[0]].name!r}, ...)")
             check_memory(f"the spectrum of {what}", len(idx) * need_one)
-            W = torch.stack([operators[i].W.detach() for i in idx]).to(device=device, dtype=dtype)
-            B = torch.zeros(len(idx), m, dtype=dtype, device=device)
-            for row, i in enumerate(idx):
-                if operators[i].b is not None:
-                    B[row] = operators[i].b.detach().to(device=device, dtype=dtype).reshape(m)
-            bad = ~(torch.isfinite(W).flatten(1).all(1) & torch.isfinite(B).all(1))
-            if bool(bad.any()):
-                row = int(bad.nonzero()[0, 0])
-                check_finite(torch.cat([W[row].flatten(), B[row]]), f"operator {operators[idx[row]].name!r}")
-            A = augmented_tensor(W, B)
-            del W, B
-            S = spectrum_tensor(A, method, what=what, overwrite=True).cpu()
-            del A
+            with kernel_threads("adaptive", len(idx) * per // itemsize, device):
+                S = _chunk_spectra(operators, idx, m, dtype, device, method, what)
             for row, i in enumerate(idx):
                 out[i] = S[row]
     return out  # type: ignore[return-value]
+
+
+def _chunk_spectra(operators: list[Any], idx: list[int], m: int, dtype: torch.dtype, device: torch.device,
+                   method: Method, what: str) -> torch.Tensor:
+    """The spectra (len(idx), r) of one chunk of operators of one shape (returned on the CPU)."""
+    W = torch.stack([operators[i].W.detach() for i in idx]).to(device=device, dtype=dtype)
+    B = torch.zeros(len(idx), m, dtype=dtype, device=device)
+    for row, i in enumerate(idx):
+        if operators[i].b is not None:
+            B[row] = operators[i].b.detach().to(device=device, dtype=dtype).reshape(m)
+    bad = ~(torch.isfinite(W).flatten(1).all(1) & torch.isfinite(B).all(1))
+    if bool(bad.any()):
+        row = int(bad.nonzero()[0, 0])
+        check_finite(torch.cat([W[row].flatten(), B[row]]), f"operator {operators[idx[row]].name!r}")
+    A = augmented_tensor(W, B)
+    del W, B
+    S = spectrum_tensor(A, method, what=what, overwrite=True).cpu()
+    del A
+    return S
 
 
 __all__ = ["augmented", "augmented_tensor", "spectrum", "spectrum_tensor", "state", "operator_spectra",

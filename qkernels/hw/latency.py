@@ -120,6 +120,7 @@ def measure_latency(
     threads: int | None = None,
     dtype: torch.dtype = torch.float32,
     keep_times: bool = False,
+    channels_last: bool = False,
 ) -> list[dict]:
     """Time ``model(x)`` for x of shape (batch, *input_shape) at each batch size on ``device``.
 
@@ -135,6 +136,8 @@ def measure_latency(
             ``budget_s`` seconds at that speed.
         threads: torch intra-op threads for the measurement (None: as set now); recorded per row.
         keep_times: add the raw times (``times``, a tuple of seconds) to every timed row.
+        channels_last: give 4-D inputs in the channels_last memory format (for a model converted
+            with ``model.to(memory_format=torch.channels_last)``, e.g. by :func:`qkernels.hw.deploy.deploy`).
 
     Returns:
         One dict per batch size: batch, n (timed calls), median_s, p90_s, p99_s, min_s, mean_s,
@@ -164,6 +167,8 @@ def measure_latency(
             row: dict = {"batch": batch, "device": str(dev), "error": ""}
             try:
                 x = torch.randn(batch, *shape, device=dev, dtype=dtype)
+                if channels_last and x.ndim == 4:
+                    x = x.contiguous(memory_format=torch.channels_last)
                 with _MemoryPeak(dev) as mem:
                     probe = time_callable(lambda inp=x: model(inp), device=dev, repeat=1, warmup=warmup)
                     per_call = max(probe.median, 1e-9)

@@ -353,3 +353,30 @@ def test_pairwise_w2_near_duplicates_distinct_from_zero(rng):
     ref = pot_w2sq(a, b)
     assert ref > 0
     assert abs(D2[0, 1] - ref) <= 1e-6 * ref + 1e-17
+
+
+def test_pairwise_fs_fused_route_equals_the_eager_passes(monkeypatch):
+    """The CUDA route (one arccos(min(|g|, 1)) kernel, then a search for small angles) gives the same
+    matrix as the three CPU passes; emulated here with the same function on the CPU."""
+    import torch
+
+    from qkernels.geometry import distances
+
+    g = torch.Generator().manual_seed(3)
+    X = torch.randn(60, 8, generator=g, dtype=torch.float64).abs()
+    X[7] = X[3] + 1e-9  # a near-duplicate: refined from the difference vectors in both routes
+    X = X / X.norm(dim=1, keepdim=True)
+    Y = X[:25].flip(0).contiguous()
+    want_sym, want = distances.pairwise_fs(X), distances.pairwise_fs(X, Y)
+    monkeypatch.setattr(distances, "_fused_abs_acos", lambda device: lambda G: G.abs().clamp(max=1.0).acos())
+    got_sym, got = distances.pairwise_fs(X), distances.pairwise_fs(X, Y)
+    assert torch.equal(got_sym, want_sym) and torch.equal(got, want)
+    assert 0 < float(got_sym[3, 7]) < 1e-8 and float(got_sym.diagonal().abs().max()) == 0.0
+
+
+def test_pairwise_fs_has_no_fused_route_on_the_cpu():
+    import torch
+
+    from qkernels.geometry.distances import _fused_abs_acos
+
+    assert _fused_abs_acos(torch.device("cpu")) is None

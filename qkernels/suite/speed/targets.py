@@ -144,12 +144,28 @@ SPEED_GOALS: tuple[SpeedGoal, ...] = (
               "CPU speed-up at 50% channel sparsity, batch ≥ 8, as a fraction of the MAC reduction", 0.8,
               "at_least", "x", "speed-up / MAC ratio", ExtraInfoBench("bench_speed_goal[", "efficiency"),
               workload={"sparsity": 0.5, "batch": 8}),
+    SpeedGoal("latency_cpu_50_deployed", "latency",
+              "CPU speed-up of deployed models (BN folded, channels_last) at 50% channel sparsity, batch ≥ 8, "
+              "as a fraction of the MAC reduction", 0.8,
+              "at_least", "x", "speed-up / MAC ratio", ExtraInfoBench("bench_speed_goal_deployed[", "efficiency"),
+              workload={"sparsity": 0.5, "batch": 8}),
+    # -- aligned QM-FRG (bench/bench_pruning.py)
+    SpeedGoal("qmfrg_aligned_vs_l2", "qmfrg",
+              "one-shot qmfrg-aligned on ResNet-18 (224 x 224) vs L2 magnitude, p = 0.5", 3.0,
+              "at_most", "x", "qmfrg-aligned / l2", ExtraInfoBench("bench_qmfrg_aligned_within_3x_of_l2", "call_ratio"),
+              "one-shot qmfrg-aligned on standard ResNet-18 (224²), time vs L2 magnitude pruning",
+              {"image": 224, "sparsity": 0.5}),
     # -- scale-out (bench/bench_scaleout.py)
     SpeedGoal("scaleout_local2", "scaleout",
               "wall time of the quick profile's pruning section on --cluster local:2 against one process, 2 cores",
               0.6, "at_most", "x", "local:2 / sequential",
               ExtraInfoBench("bench_pruning_section_local_cluster_vs_sequential", "ratio"),
               workload={"workers": 2}),
+    # -- busy machines (bench/bench_contention.py; qkernels.suite.speed.contention)
+    SpeedGoal("contention", "contention",
+              "slowdown of each headline kernel (all-pairs d_FS and W2cum, spectra, bound checker, aligned "
+              "distance) while another process spins on one core, with the thread policy",
+              2.0, "at_most", "x", "busy / quiet", ExtraInfoBench("bench_contention[", "slowdown")),
     # -- pretrained networks (bench/bench_pretrained.py)
     SpeedGoal("crepe_tiny_unit", "pretrained",
               "one pruning unit of crepe-tiny on one core: prune (l1, p = 0.5), BN re-estimation on 256 frames, "

@@ -105,6 +105,19 @@ def test_section_end_to_end_and_resume(tiny, tmp_path, monkeypatch):
     out = run(sections="latency", out=tmp_path / "run", progress=False)
     df = pd.read_csv(out / "latency.csv")
     assert set(df.kind) == {"model", "reference", "cost"}
+    assert set(df["mode"]) == {"eager", "deployed"}
+    dep = df[(df["mode"] == "deployed")]
+    # deployed: the point unit's dense reference, l1 and hw-l1, each checked against its eager self
+    assert sorted(dep.groupby(["model", "kind", "method"]).size().items()) == [
+        (("mlp", "model", "hw-l1"), 2), (("mlp", "model", "l1"), 2), (("mlp", "reference", "dense"), 2),
+        (("r@16", "model", "hw-l1"), 2), (("r@16", "model", "l1"), 2), (("r@16", "reference", "dense"), 2)]
+    assert (dep.deploy_max_abs_diff < 1e-4).all() and set(dep.compiled) == {"off"}
+    assert (dep[dep.model == "r@16"].bn_folded > 0).all() and dep[dep.model == "r@16"].channels_last.all()
+    assert (dep[dep.model == "mlp"].bn_folded == 0).all() and not dep[dep.model == "mlp"].channels_last.any()
+    assert np.allclose(dep[dep.kind == "model"].efficiency, dep[dep.kind == "model"].speedup
+                       / dep[dep.kind == "model"].mac_ratio)
+    full = df
+    df = df[df["mode"] == "eager"]
     m = df[df.kind == "model"]
     # dense rows at every batch, and l1 + hw-l1 at the sparsity, for both models
     assert sorted(m.groupby(["model", "method"]).size().items()) == [
@@ -130,6 +143,7 @@ def test_section_end_to_end_and_resume(tiny, tmp_path, monkeypatch):
     assert (out / "figures" / "latency_acc_vs_latency_mlp_cpu.png").is_file()
     report = (out / "report.md").read_text()
     assert "Latency of dense and pruned models" in report and "Speed goal on the CPU" in report
+    assert "Deployed models on the CPU" in report
     assert "Hardware-aware pruning gives real latency gains" in report
     assert f'<a id="{sec.CLAIM_ANCHOR}"></a>' in report and "The hardware claim: paired tests" in report
 
@@ -143,7 +157,7 @@ def test_section_end_to_end_and_resume(tiny, tmp_path, monkeypatch):
     monkeypatch.setattr(units, "_table_unit", lambda *a, **k: calls.append(a) or real(*a, **k))
     run(sections="latency", out=out, resume=True, progress=False)
     df2 = pd.read_csv(out / "latency.csv")
-    assert len(df2) == len(df) and calls == []
+    assert len(df2) == len(full) and calls == []
 
 
 def test_unavailable_backend_is_exit_2(capsys):

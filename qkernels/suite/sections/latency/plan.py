@@ -90,6 +90,10 @@ class LatencyProfile:
     #: replicates of the trained models (the pruning section's replicates 0..R−1); replicates > 0 time only
     #: the point units, at the cost table's batch, with replicate 0's cost table
     replicates: int = 1
+    #: also time every point unit's models deployed (BN folded, channels_last: qkernels.hw.deploy), replicate 0
+    deployed: bool = True
+    #: deployed models are also compiled with torch.compile (tens of seconds per model and shape on a CPU)
+    compile: bool = False
 
 
 def _from_pruning(profile: str, pretrained: bool = True) -> tuple[LatencyModel, ...]:
@@ -109,7 +113,7 @@ PROFILES: dict[str, LatencyProfile] = {
     "full": LatencyProfile(
         pruning=PRUNING_PROFILES["full"], models=_from_pruning("full"), sparsities=(0.1, 0.3, 0.5, 0.7, 0.9),
         batch_sizes=(1, 8, 32, 128), warmup=10, min_repeat=30, max_repeat=1000, budget_s=2.0, cpu_threads=None,
-        table_budget_s=0.5, round_to=None, replicates=3),
+        table_budget_s=0.5, round_to=None, replicates=3, compile=True),
 }
 #: ``standard`` (the profile that decides the claims) times the standard pruning profile's models (the trained-here
 #: models on mnist5k and the pretrained networks) and quick's latency-only model, over 3 replicates: the timed units

@@ -46,7 +46,10 @@ def report_blocks(run: RunFolder, df: pd.DataFrame) -> list[Block]:
     blocks: list[Block] = []
     if df.empty or "kind" not in df.columns:
         return [Paragraph("latency.csv has no rows.")]
+    dep = with_replicate(df, "deployed")
     df = with_replicate(df)
+    if df.empty:
+        return [Paragraph("latency.csv has no eager rows.")]
     reps = int(df.replicate.max()) + 1
     df0 = df[df.replicate == 0]  # the tables and figures of replicate 0; the claim's tests use every replicate
     m = df0[df0.kind == "model"]
@@ -62,13 +65,19 @@ def report_blocks(run: RunFolder, df: pd.DataFrame) -> list[Block]:
                             "Rows without a timing (the sweep went on)"))
     blocks += _speedups(run, m)
     blocks += _goal(m)
+    blocks += _deployed(dep, m)
     blocks += _hardware(run, df)
     blocks += _claim_blocks(df, reps)
     return blocks
 
 
-def with_replicate(df: pd.DataFrame) -> pd.DataFrame:
-    """``df`` with a ``replicate`` column (0 where a CSV of an older run has none)."""
+def with_replicate(df: pd.DataFrame, mode: str | None = "eager") -> pd.DataFrame:
+    """``df`` with a ``replicate`` column (0 where a CSV of an older run has none) and a ``mode`` column
+    (``eager`` where it has none), keeping the rows of ``mode`` only (None: every row). Every test of
+    the claim and the eager tables use the eager rows; :func:`deployed_rows` the deployed ones."""
+    df = df.assign(mode=df["mode"].fillna("eager").astype(str)) if "mode" in df.columns else df.assign(mode="eager")
+    if mode is not None:
+        df = df[df["mode"] == mode]
     if "replicate" not in df.columns:
         return df.assign(replicate=0)
     return df.assign(replicate=pd.to_numeric(df.replicate, errors="coerce").fillna(0).astype(int))
@@ -108,6 +117,45 @@ def _goal(m: pd.DataFrame) -> list[Block]:
         f"{GOAL_BATCH}, uniform pruning; met in {met} of {len(g)} rows. Small models are dominated by per-layer "
         "overhead (framework dispatch, memory-bound layers such as BatchNorm and ReLU, which do not shrink with "
         "the MACs), so their efficiency is lower than a large model's."))]
+
+
+def deployed_rows(df: pd.DataFrame, eager: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The speed goal in both modes: per model and batch ≥ GOAL_BATCH on the CPU, uniform pruning at
+    GOAL_SPARSITY, the eager and the deployed efficiency (speed-up / MAC ratio), whether the deployed
+    one meets the goal, and what deployment did (BN layers folded, channels_last, compiled, the
+    largest output difference to the eager model on the test inputs)."""
+    dep = with_replicate(df, "deployed") if eager is None else df
+    g = goal_rows(dep[dep.kind == "model"]) if not dep.empty else pd.DataFrame()
+    if g.empty:
+        return pd.DataFrame()
+    ev = goal_rows((with_replicate(df) if eager is None else eager).query("kind == 'model'"))
+    sel = dep[(dep.kind == "model") & (dep.method == UNIFORM) & np.isclose(dep.sparsity, GOAL_SPARSITY)
+              & (dep.backend.astype(str) == "cpu") & (dep.batch >= GOAL_BATCH) & dep.speedup.notna()]
+    ref = dep[(dep.kind == "reference") & (dep.backend.astype(str) == "cpu") & np.isclose(dep.sparsity, 0.0)]
+    out = []
+    for r, (_, s) in zip(g.itertuples(), sel.iterrows()):
+        e = ev[(ev.model == r.model) & (ev.batch == r.batch)]
+        d_ref = ref[(ref.model == r.model)]
+        out.append({"model": r.model, "batch": r.batch, "mac_ratio": r.mac_ratio,
+                    "eager efficiency": float(e.efficiency.median()) if len(e) else np.nan,
+                    "deployed speed-up": r.speedup, "deployed efficiency": r.efficiency, "met": bool(r.met),
+                    "BN folded": s.get("bn_folded"), "channels_last": s.get("channels_last"),
+                    "compiled": s.get("compiled"),
+                    "max |Δ output|": float(pd.concat([d_ref.deploy_max_abs_diff, sel[sel.model == r.model]
+                                                       .deploy_max_abs_diff]).astype(float).max())})
+    return pd.DataFrame(out)
+
+
+def _deployed(dep: pd.DataFrame, eager_models: pd.DataFrame) -> list[Block]:
+    t = deployed_rows(dep, eager_models) if not dep.empty else pd.DataFrame()
+    if t.empty:
+        return []
+    met = int(t.met.sum())
+    return [Heading(3, "Deployed models on the CPU"), Table(t, (
+        f"The same goal with every model deployed (BatchNorm folded into the layer before it where the graph "
+        f"allows, channels_last for 2-D convolutions, inference mode; compiled where the column says so; "
+        f"qkernels.hw.deploy): met in {met} of {len(t)} rows. max |Δ output| is the largest difference between "
+        "the deployed and the eager model's outputs on the test inputs (dense and pruned models of the row).") )]
 
 
 def _hardware(run: RunFolder, df: pd.DataFrame) -> list[Block]:
@@ -347,10 +395,14 @@ def compare_metrics(df: pd.DataFrame) -> pd.DataFrame:
         rows.append(metric_row(f"latency median_s {tag}", r.median_s, better="lower"))
         if "speedup" in timed.columns and pd.notna(r.get("speedup")) and r.method != "dense":
             rows.append(metric_row(f"speed-up {tag}", r.speedup, better="higher"))
+    dep = with_replicate(df, "deployed")
+    for _, r in dep[(dep.kind == "model") & dep.speedup.notna() & (dep.replicate == 0)].iterrows():
+        tag = f"{r.model} {r.backend} {r.method} p={float(r.sparsity):g} b={int(r.batch)}"
+        rows.append(metric_row(f"deployed speed-up {tag}", r.speedup, better="higher"))
     return metric_frame(rows)
 
 
 __all__ = ["report_blocks", "claims", "compare_metrics", "compare_batch", "goal_rows", "compare_hardware",
-           "hardware_verdict", "speedup_decision", "matched_points", "matched_decision", "with_replicate",
+           "hardware_verdict", "speedup_decision", "deployed_rows", "matched_points", "matched_decision", "with_replicate",
            "GOAL_SPARSITY", "GOAL_BATCH", "GOAL_EFFICIENCY", "COMPARE_BATCH", "MATCH_TOL", "MATCH_MARGIN",
            "SPEEDUP_MARGIN", "CHANCE_TOP1", "CLAIM_ANCHOR"]

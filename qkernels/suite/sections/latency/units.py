@@ -8,7 +8,7 @@ table, kept for the point units in a :class:`CostTables`) and ``point:<model>:<s
 
 Example:
     >>> len(CSV_COLUMNS), CSV_COLUMNS[:3]
-    (45, ['kind', 'model', 'arch'])
+    (50, ['kind', 'model', 'arch'])
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from qkernels.hw.deploy import deploy, max_abs_difference
 from qkernels.hw.latency import measure_interleaved, measure_latency
 from qkernels.nn.models import build_model
 from qkernels.nn.training import evaluate, recalibrate_bn
@@ -57,7 +58,11 @@ CSV_COLUMNS = ["kind", "model", "arch", "weights", "method", "sparsity", "backen
                "efficiency", "macs", "macs_dense", "macs_frac", "params", "params_frac", "channels",
                "channel_sparsity", "accuracy", "accuracy_dense", "peak_mem_bytes", "mem_kind", "error", "keep",
                "predicted_saving_s", "target_saving_s", "match_tries", "group", "group_channels", "group_keep",
-               "saving_s", "cudnn_benchmark", "cuda_matmul_tf32", "replicate", "round_median_s"]
+               "saving_s", "cudnn_benchmark", "cuda_matmul_tf32", "replicate", "round_median_s", "mode", "bn_folded",
+               "channels_last", "compiled", "deploy_max_abs_diff"]
+
+#: the timing modes of the ``mode`` column: the model as built, and as deployed (qkernels.hw.deploy)
+MODES = ("eager", "deployed")
 
 
 def _input_shape(cfg: LatencyProfile, lm: LatencyModel) -> tuple[int, ...]:
@@ -116,7 +121,7 @@ def _rows(cfg, lm, method, sparsity, backend, timing, info, dense_times=None, re
                     "dense_median_s": d, "speedup": speed, "mac_ratio": ratio, "efficiency": speed / ratio,
                     "replicate": replicate,
                     "round_median_s": json.dumps(t["round_median_s"]) if t.get("round_median_s") else None,
-                    **info})
+                    "mode": "eager", **info})
     return out
 
 
@@ -214,7 +219,7 @@ def _table_unit(cfg: LatencyProfile, lm: LatencyModel, seed: int, backend: str, 
                           "backend": backend, "batch": r.batch, "threads": torch.get_num_threads()
                           if cfg.cpu_threads is None or backend != "cpu" else cfg.cpu_threads,
                           "median_s": r.latency_s, "dense_median_s": r.dense_s, "group": r.group,
-                          "group_channels": r.channels, "group_keep": r.keep, "saving_s": r.saving_s}
+                          "group_channels": r.channels, "group_keep": r.keep, "saving_s": r.saving_s, "mode": "eager"}
                          for r in df.itertuples()], columns=CSV_COLUMNS)
 
 
@@ -298,20 +303,57 @@ def _point_unit(cfg: LatencyProfile, lm: LatencyModel, sparsity: float, backend:
     timed = measure_interleaved(models, shape, rounds=cfg.rounds, device=backend, batch_sizes=cfg.batch_sizes,
                                 warmup=cfg.warmup, min_repeat=cfg.min_repeat, max_repeat=cfg.max_repeat,
                                 budget_s=cfg.budget_s, threads=threads)
-    d_t, u_t, h_t = timed["dense"], timed["uni"], timed["hw"]
-    dense_times = {t["batch"]: t.get("median_s", math.nan) for t in d_t}
-    rows = _rows(cfg, lm, "dense", 0.0, backend, d_t, _info(dense, shape, macs0, params0, ch0, acc0, acc0),
-                 dense_times, replicate)
-    for r in rows:
-        r["kind"] = "reference"  # the dense model re-timed next to this sparsity's models
-    rows += _rows(cfg, lm, UNIFORM, sparsity, backend, u_t,
-                  _info(uni, shape, macs0, params0, ch0, _accuracy(cfg, lm, uni), acc0), dense_times, replicate)
-    rows += _rows(cfg, lm, HARDWARE, sparsity, backend, h_t,
-                  _info(hw, shape, macs0, params0, ch0, _accuracy(cfg, lm, hw), acc0,
-                        keep=json.dumps(keep, sort_keys=True), predicted_saving_s=table.predict_saving(keep),
-                        target_saving_s=start, match_tries=json.dumps(hw_info["tries"])), dense_times, replicate)
+    infos = {"dense": _info(dense, shape, macs0, params0, ch0, acc0, acc0),
+             "uni": _info(uni, shape, macs0, params0, ch0, _accuracy(cfg, lm, uni), acc0),
+             "hw": _info(hw, shape, macs0, params0, ch0, _accuracy(cfg, lm, hw), acc0,
+                         keep=json.dumps(keep, sort_keys=True), predicted_saving_s=table.predict_saving(keep),
+                         target_saving_s=start, match_tries=json.dumps(hw_info["tries"]))}
+    rows = _unit_rows(cfg, lm, sparsity, backend, timed, infos, replicate)
+    if cfg.deployed and replicate == 0:
+        rows += _deployed_rows(cfg, lm, sparsity, backend, shape, {"dense": dense, "uni": uni, "hw": hw}, infos,
+                               threads)
     return pd.DataFrame(rows, columns=CSV_COLUMNS)
 
 
-__all__ = ["UNIFORM", "HARDWARE", "CSV_COLUMNS", "CostTables", "table_key", "table_from_rows", "dense_unit",
+def _unit_rows(cfg, lm, sparsity, backend, timed: dict, infos: dict, replicate: int) -> list[dict]:
+    """The rows of one point unit's timed models: the dense reference, uniform and hardware-aware."""
+    dense_times = {t["batch"]: t.get("median_s", math.nan) for t in timed["dense"]}
+    rows = _rows(cfg, lm, "dense", 0.0, backend, timed["dense"], infos["dense"], dense_times, replicate)
+    for r in rows:
+        r["kind"] = "reference"  # the dense model re-timed next to this sparsity's models
+    rows += _rows(cfg, lm, UNIFORM, sparsity, backend, timed["uni"], infos["uni"], dense_times, replicate)
+    rows += _rows(cfg, lm, HARDWARE, sparsity, backend, timed["hw"], infos["hw"], dense_times, replicate)
+    return rows
+
+
+def _check_inputs(cfg: LatencyProfile, lm: LatencyModel, shape, n: int = 256) -> torch.Tensor:
+    """The inputs on which a deployed model is checked against the eager one: the first ``n`` test
+    inputs of a trained model's data, random inputs (seed 0) for a latency-only model."""
+    if lm.trained:
+        x, _ = next(iter(model_data(cfg.pruning, lm.setup).test.batches(n, limit=n)))
+        return x.reshape(-1, *shape)
+    return torch.randn(min(n, 64), *shape, generator=torch.Generator().manual_seed(0))
+
+
+def _deployed_rows(cfg, lm, sparsity, backend, shape, models: dict, infos: dict, threads) -> list[dict]:
+    """The same three models deployed (BN folded, channels_last, compiled when the profile says so),
+    timed interleaved, each checked against its eager self on the test inputs."""
+    x = _check_inputs(cfg, lm, shape)
+    deployed, notes = {}, {}
+    for k, m in models.items():
+        deployed[k], info = deploy(m, x[:1], device=backend, compile=cfg.compile)
+        info["deploy_max_abs_diff"] = max_abs_difference(m, deployed[k], x.to(backend))
+        notes[k] = {c: info[c] for c in ("bn_folded", "channels_last", "compiled", "deploy_max_abs_diff")}
+    timed = measure_interleaved(deployed, shape, rounds=cfg.rounds, device=backend, batch_sizes=cfg.batch_sizes,
+                                warmup=cfg.warmup, min_repeat=cfg.min_repeat, max_repeat=cfg.max_repeat,
+                                budget_s=cfg.budget_s, threads=threads, channels_last=any(
+                                    n["channels_last"] for n in notes.values()))
+    rows = _unit_rows(cfg, lm, sparsity, backend, timed, infos, 0)
+    name_of = {"reference": "dense", UNIFORM: "uni", HARDWARE: "hw"}
+    for r in rows:
+        r.update(mode="deployed", **notes[name_of[r["kind"]] if r["kind"] == "reference" else name_of[r["method"]]])
+    return rows
+
+
+__all__ = ["UNIFORM", "HARDWARE", "CSV_COLUMNS", "MODES", "CostTables", "table_key", "table_from_rows", "dense_unit",
            "table_unit", "point_unit"]
