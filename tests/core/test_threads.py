@@ -92,3 +92,13 @@ def test_kernels_restore_the_thread_count(two_threads):
     X = np.eye(4)
     pairwise_fs(X), pairwise_w2_cumulative(X)
     assert torch.get_num_threads() == 2
+
+
+def test_check_environment_refuses_a_bad_thread_count(monkeypatch):
+    from qkernels.core.envvars import check_environment
+
+    monkeypatch.setenv(ENV, "many")
+    with pytest.raises(InputError, match=ENV):
+        check_environment()
+    monkeypatch.setenv(ENV, "1")
+    check_environment()
