@@ -290,7 +290,7 @@ def check_bounds_batch(
     combos = [(ri, R, ai, act) for ri, R in enumerate(radii) for ai, act in enumerate(acts)]
     out: dict[tuple[int, int, int], dict] = {}
     for c0 in range(0, P, chunk):
-        with kernel_threads("adaptive", device=Wi.device):  # probed again per chunk (core/threads.py)
+        with kernel_threads("shared", device=Wi.device):  # core/threads.py
             sl = slice(c0, min(P, c0 + chunk))
             wi, vi, wj, vj = Wi[sl], bi[sl], Wj[sl], bj[sl]
             pq = parameter_quantities(wi, vi, wj, vj)

@@ -2,26 +2,28 @@
 
 torch's CPU threads spin-wait at the end of every parallel region. When another process holds a
 core, a thread waits for a core that never frees, and a kernel made of many small torch ops (one
-parallel region each) becomes 5–45× slower than with one thread (measured on 2 cores with one
-core spinning: all-pairs W₂cum 5.4×, the bound checker 3.4×). The policy, applied by
-:func:`kernel_threads` around every headline kernel on the CPU:
+parallel region each) becomes several times slower (measured on 2 cores with one core spinning
+and every torch thread: all-pairs W₂cum 4.8×, the bound checker 3.7×, the ResNet-18 spectra 2.6×).
+The policy, applied by :func:`kernel_threads` around the headline kernels on the CPU:
 
-* ``"adaptive"`` kernels (all-pairs d_FS and W₂cum, spectra, the bound checker) use
-  ``min(torch threads, free cores)``, where the free cores are the cores this process may run on
-  minus the runnable tasks of *other* processes, read from ``/proc/loadavg`` (an instantaneous
-  count, not the 1-minute average) less this process's own running threads. On a quiet machine
-  they keep every thread; with one core of two taken they drop to one thread and stay near their
-  quiet time. Long kernels probe again per chunk. Where the count cannot be read (not Linux) it
-  is torch's.
-* ``"serial"`` kernels, whose threads do not pay even on a quiet machine (the batched
-  misalignment of QM-FRG's ``aligned`` distance: 0.20 s on 2 threads, 0.14 s on one), run on one
-  thread.
-* The policy never raises the thread count above ``torch.get_num_threads()``; a user who set 1
-  keeps 1. ``QK_KERNEL_THREADS=N`` fixes the count for every kernel instead (``0`` or unset: the
-  policy; anything else is an InputError naming the variable).
-* The previous count is restored on exit. The probe reads the count :data:`PROBES` times 1 ms
-  apart and keeps the fewest (a competing process is runnable in every reading; a daemon that
-  wakes once is not), about 2.5 ms in all; kernels skip it below a small size (:data:`SMALL_WORK`).
+* ``"shared"`` kernels (many small or medium ops: all-pairs W₂cum, spectra, the bound checker,
+  QM-FRG's aligned distance) use ``min(torch threads, max(1, cores // 2))``, where ``cores`` are
+  the cores this process may run on: they leave half the machine to others, so a competing
+  process cannot make them spin. On a quiet 2-core machine that is one thread, which costs them
+  0–30% there; on a 16-core machine, 8 threads.
+* ``"full"`` kernels (one large GEMM: all-pairs d_FS) use torch's threads: a GEMM's threads do
+  useful work even when oversubscribed (its slowdown with one core of two taken is 1.7× either
+  way), and halving them would cost 1.6× on a quiet machine.
+* ``"serial"``: one thread.
+
+The count depends on the machine and on ``torch.get_num_threads()`` only, never on the load, so
+the same call gives the same bits on a quiet and on a busy machine (reductions and GEMMs can round
+differently with another thread count). ``QK_KERNEL_THREADS`` changes the policy for every
+kernel: a number N fixes the count (``0`` or unset: the policy above); ``auto`` sizes each call
+by the cores that are free at that moment (:func:`free_cores`), faster on a big machine whose load
+comes and goes, at the price of results that can differ in the last bits from call to call.
+Anything else is an InputError naming the variable. The count is never raised above
+``torch.get_num_threads()`` except by an explicit N, and the previous count is restored on exit.
 
 Example:
     >>> import torch
@@ -45,9 +47,9 @@ import torch
 
 from qkernels.core.errors import InputError
 
-Policy = Literal["serial", "adaptive"]
+Policy = Literal["serial", "shared", "full"]
 
-#: elements of work below which an "adaptive" kernel runs on one thread without probing the machine
+#: elements of work below which a kernel runs on one thread (threads cost more than they give)
 SMALL_WORK = 1 << 16
 
 ENV = "QK_KERNEL_THREADS"
@@ -111,16 +113,19 @@ def free_cores() -> int:
     return allowed if others is None else max(1, allowed - others)
 
 
-def _fixed() -> int | None:
+def _setting() -> int | str | None:
+    """QK_KERNEL_THREADS: a fixed count, "auto", or None (unset or 0: the policy)."""
     raw = os.environ.get(ENV, "").strip()
     if not raw:
         return None
+    if raw.lower() == "auto":
+        return "auto"
     try:
         n = int(raw)
     except ValueError:
-        raise InputError(f"{ENV}: expected a whole number of threads (0 for the policy), got {raw!r}") from None
+        n = -1
     if n < 0:
-        raise InputError(f"{ENV}: expected a whole number of threads (0 for the policy), got {raw!r}")
+        raise InputError(f"{ENV}: expected a whole number of threads, 0 for the policy or 'auto', got {raw!r}")
     return n or None
 
 
@@ -128,22 +133,26 @@ def policy_threads(policy: Policy, work: int | None = None) -> int:
     """The thread count :func:`kernel_threads` would set for a kernel of this policy and size.
 
     Args:
-        policy: ``"serial"`` or ``"adaptive"`` (see the module text).
+        policy: ``"serial"``, ``"shared"`` or ``"full"`` (see the module text).
         work: elements the kernel touches (None: large); below :data:`SMALL_WORK` one thread.
 
     Example:
-        >>> policy_threads("serial"), policy_threads("adaptive", work=10)
+        >>> policy_threads("serial"), policy_threads("shared", work=10)
         (1, 1)
     """
-    if policy not in ("serial", "adaptive"):
-        raise InputError(f"policy: expected 'serial' or 'adaptive', got {policy!r}")
+    if policy not in ("serial", "shared", "full"):
+        raise InputError(f"policy: expected 'serial', 'shared' or 'full', got {policy!r}")
     current = torch.get_num_threads()
-    fixed = _fixed()
-    if fixed is not None:
-        return fixed
+    setting = _setting()
+    if isinstance(setting, int):
+        return setting
     if policy == "serial" or current == 1 or (work is not None and work < SMALL_WORK):
         return 1
-    return max(1, min(current, free_cores()))
+    if setting == "auto":
+        return max(1, min(current, free_cores()))
+    if policy == "full":
+        return current
+    return max(1, min(current, _allowed_cores() // 2))
 
 
 @contextmanager
@@ -153,7 +162,7 @@ def kernel_threads(policy: Policy, work: int | None = None, device: torch.device
     On another device (``device`` not the CPU) nothing changes.
 
     Example:
-        >>> with kernel_threads("adaptive", work=1 << 30) as n:
+        >>> with kernel_threads("shared", work=1 << 30) as n:
         ...     1 <= n <= max(1, torch.get_num_threads())
         True
     """

@@ -155,7 +155,7 @@ def pairwise_fs(Psi_a: ArrayLike, Psi_b: ArrayLike | None = None) -> Any:
                [1.5708, 1.5708, 0.    ]])
     """
     A, B, kind = _state_matrices(Psi_a, Psi_b)
-    with kernel_threads("adaptive", A.shape[0] * B.shape[0], A.device):
+    with kernel_threads("full", A.shape[0] * B.shape[0], A.device):
         G = _fs_matrix(A, B, Psi_b is None)
     return restore(G, kind)
 
@@ -370,7 +370,7 @@ def pairwise_w2_cumulative(
                [0.5, 0. ]])
     """
     A, B, kind = _state_matrices(Psi_a, Psi_b)
-    with kernel_threads("adaptive", A.shape[0] * B.shape[0] * A.shape[1], A.device):
+    with kernel_threads("shared", A.shape[0] * B.shape[0] * A.shape[1], A.device):
         out = _w2_matrix(A, B, Psi_b is None, block_elems)
     out.clamp_(min=0)
     return restore(out if squared else out.sqrt(), kind)

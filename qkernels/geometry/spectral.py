@@ -272,7 +272,7 @@ def operator_spectra(
             what = (f"operator {operators[idx[0]].name!r} ({m}x{n})" if len(idx) == 1 else
                     f"{len(idx)} operators of shape {m}x{n} ({operators[idx[0]].name!r}, ...)")
             check_memory(f"the spectrum of {what}", len(idx) * need_one)
-            with kernel_threads("adaptive", len(idx) * per // itemsize, device):
+            with kernel_threads("shared", len(idx) * per // itemsize, device):
                 S = _chunk_spectra(operators, idx, m, dtype, device, method, what)
             for row, i in enumerate(idx):
                 out[i] = S[row]

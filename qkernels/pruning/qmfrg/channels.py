@@ -185,7 +185,7 @@ def layer_distances(W: torch.Tensor, b: torch.Tensor, metric: str = "fs", kernel
     metric = check_metric(metric)
     A = augmented_tensor(W.to("cpu", torch.float64), b.to("cpu", torch.float64))
     if metric == "aligned":
-        with kernel_threads("adaptive", A.numel() * A.shape[0], A.device):
+        with kernel_threads("shared", A.numel() * A.shape[0], A.device):
             s = torch.linalg.svdvals(A)
             a = torch.linalg.vector_norm(s, dim=-1)
             D = torch.cdist(s[None], s[None])[0] + misalignment(A)
