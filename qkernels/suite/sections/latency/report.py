@@ -151,6 +151,10 @@ def _deployed(dep: pd.DataFrame, eager_models: pd.DataFrame) -> list[Block]:
     if t.empty:
         return []
     met = int(t.met.sum())
+    yes_no = {True: "yes", False: "no"}
+    t = t.assign(met=t.met.map(yes_no), channels_last=t.channels_last.map(lambda v: yes_no.get(bool(v), v)))
+    t = t.rename(columns={"mac_ratio": "MAC ratio", "eager efficiency": "eager eff.",
+                          "deployed efficiency": "deployed eff."})
     return [Heading(3, "Deployed models on the CPU"), Table(t, (
         f"The same goal with every model deployed (BatchNorm folded into the layer before it where the graph "
         f"allows, channels_last for 2-D convolutions, inference mode; compiled where the column says so; "
