@@ -9,11 +9,11 @@ The policy, applied by :func:`kernel_threads` around the headline kernels on the
 * ``"shared"`` kernels (many small or medium ops: all-pairs W₂cum, spectra, the bound checker,
   QM-FRG's aligned distance) use ``min(torch threads, max(1, cores // 2))``, where ``cores`` are
   the cores this process may run on: they leave half the machine to others, so a competing
-  process cannot make them spin. On a quiet 2-core machine that is one thread, which costs them
-  0–30% there; on a 16-core machine, 8 threads.
+  process cannot make them spin. On a 2-core machine that is one thread, which makes them up to
+  ~45% slower when it is quiet (W₂cum 0.29 → 0.42 s, the bound checker 233 → 290 s between the
+  two committed bench runs); on a 16-core machine, 8 threads.
 * ``"full"`` kernels (one large GEMM: all-pairs d_FS) use torch's threads: a GEMM's threads do
-  useful work even when oversubscribed (its slowdown with one core of two taken is 1.7× either
-  way), and halving them would cost 1.6× on a quiet machine.
+  useful work even when oversubscribed, and halving them would slow it on a quiet machine.
 * ``"serial"``: one thread.
 
 The count depends on the machine and on ``torch.get_num_threads()`` only, never on the load, so
