@@ -27,6 +27,7 @@ __version__ = "0.1.0"
 
 from qkernels.bounds.activations import ACTIVATIONS, get_activation  # noqa: E402
 from qkernels.bounds.check import ALL_BOUNDS, FALSE_BOUNDS, TRUE_BOUNDS, check_bounds, check_bounds_batch, witness_gap  # noqa: E402
+from qkernels.bounds.distribution import check_in_distribution, in_distribution_bound  # noqa: E402
 from qkernels.core.errors import InputError  # noqa: E402
 from qkernels.geometry.distances import (  # noqa: E402
     cumulative_profile,
@@ -119,6 +120,8 @@ __all__ = [
     "check_bounds",
     "check_bounds_batch",
     "witness_gap",
+    "in_distribution_bound",
+    "check_in_distribution",
     "TRUE_BOUNDS",
     "FALSE_BOUNDS",
     "ALL_BOUNDS",

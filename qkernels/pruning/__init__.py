@@ -11,9 +11,12 @@ Example:
 from __future__ import annotations
 
 from qkernels.pruning import criteria  # noqa: F401  (registers the baseline criteria)
+from qkernels.pruning import datadriven as _datadriven  # noqa: F401  (registers the data-aware baselines)
 from qkernels.pruning.hardware import hardware_aware_prune
 from qkernels.pruning.prune import PruneOptions, check_sparsity, count_macs_params, keep_count, prunable_groups, prune
 from qkernels.pruning.qmfrg import importance as _qmfrg  # noqa: F401  (registers the QM-FRG criteria)
+from qkernels.pruning.qmfrg import subspace as _span  # noqa: F401  (registers qmfrg-span)
+from qkernels.pruning.reconstruct import register_reconstructed as _register_reconstructed
 from qkernels.pruning.registry import (
     BeforeRemovalHook,
     Criterion,
@@ -28,6 +31,8 @@ from qkernels.pruning.registry import (
     unregister_method,
 )
 from qkernels.pruning.serialize import channel_counts, load_pruned, save_pruned, shrink_to
+
+_register_reconstructed()  # <baseline>-ls-kept for the baselines of the functional claim
 
 __all__ = ["prune", "PruneOptions", "register_method", "unregister_method", "get_method", "method_names", "methods",
            "Method", "PruneContext", "Criterion", "GroupKeepHook", "BeforeRemovalHook", "RecordHook",

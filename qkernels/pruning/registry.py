@@ -22,8 +22,12 @@ The ``pruning`` section sweeps every method registered with ``sweep=True`` and
 
 Example:
     >>> from qkernels.pruning import method_names, get_method
-    >>> method_names()
-    ['random', 'l1', 'l2', 'fpgm', 'bn_scale', 'taylor', 'qmfrg', 'qmfrg-aligned', 'qmfrg-merge', 'qmfrg-quantum']
+    >>> method_names()  # doctest: +NORMALIZE_WHITESPACE
+    ['random', 'l1', 'l2', 'fpgm', 'bn_scale', 'taylor', 'activation', 'thinet', 'qmfrg', 'qmfrg-aligned',
+     'qmfrg-merge', 'qmfrg-quantum', 'qmfrg-act', 'qmfrg-white', 'qmfrg-filter', 'qmfrg-act-ls', 'qmfrg-act-ls-kept',
+     'qmfrg-act-ot', 'qmfrg-white-ls', 'qmfrg-white-ls-kept', 'qmfrg-white-ot', 'qmfrg-filter-ls',
+     'qmfrg-filter-ls-kept', 'qmfrg-filter-ot', 'qmfrg-act-quantum', 'qmfrg-span', 'l1-ls-kept', 'taylor-ls-kept',
+     'thinet-ls-kept', 'activation-ls-kept']
     >>> get_method("taylor").needs_data
     True
 """

@@ -96,9 +96,10 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", parser_class=_Parser, required=True)
 
     r = sub.add_parser("run", help="run the benchmark suite (all sections or those named) into one run folder")
-    r.add_argument("--profile", default="quick", choices=["quick", "standard", "full"],
+    r.add_argument("--profile", default="quick", choices=["quick", "standard", "functional", "full"],
                    help="quick: a 2-core laptop, ~10 min (default); standard: the profile that decides the claims "
-                        "(10 seeds, ~25 min on 2 cores); full: paper scale, for GPUs")
+                        "(10 seeds, ~25 min on 2 cores); functional: the functional claim alone (docs/pruning.md); "
+                        "full: paper scale, for GPUs")
     r.add_argument("--sections", default=None, help="comma-separated sections (default: all registered)")
     r.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, npu, mlu, xpu, mps (default auto)")
     r.add_argument("--out", default=None, help="run folder (default reports/runs/<UTC timestamp>)")
@@ -167,12 +168,19 @@ def _build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--threads", type=int, default=None,
                     help="torch CPU threads (default: torch's; 1 is best for small models on a busy machine)")
     pr.add_argument("--no-progress", action="store_true", help="no progress bars")
-    qm = pr.add_argument_group("QM-FRG (methods qmfrg, qmfrg-aligned, qmfrg-merge, qmfrg-quantum; docs/qmfrg.md)")
+    qm = pr.add_argument_group("QM-FRG (methods qmfrg, qmfrg-aligned, qmfrg-merge, qmfrg-quantum, qmfrg-act, ...; "
+                               "docs/qmfrg.md)")
     qm.add_argument("--tau", type=float, default=None,
                     help="threshold mode: remove every channel redundant at this distance (--sparsity is then the cap)")
-    qm.add_argument("--merge", action="store_true", help="fold removed channels into their cluster's representative")
+    qm.add_argument("--merge", nargs="?", const=True, default=None, choices=["fold", "ls", "ls-kept", "ot"],
+                    help="re-express removed channels through the kept ones: ls (least squares through the "
+                         "representative; the default of a bare --merge), ls-kept (through all kept channels), ot "
+                         "(optimal-transport fusion), fold (alpha = 1, data-free)")
     qm.add_argument("--metric", default=None,
-                    help=f"edge distance: {', '.join(edge_metrics()[:-1])} or {edge_metrics()[-1]}")
+                    help=f"edge distance: {', '.join(edge_metrics()[:-1])} or {edge_metrics()[-1]} (act, white: "
+                         "functional states on the calibration images; filter: data-free; docs/theory.md)")
+    qm.add_argument("--estimator", default=None, choices=["exact", "quantum"],
+                    help="functional metrics: exact, or estimated by a quantum kernel at --shots")
     qm.add_argument("--shots", type=int, default=None, help="shots per kernel entry of the quantum metric (1..2**63-1)")
     pr.add_argument("--hardware-aware", action="store_true",
                     help="per-group widths from a cost table measured on --device: as fast as uniform pruning at "

@@ -174,8 +174,8 @@ def test_criterion_options_by_keyword_or_in_prune_options():
 
     m = build_model("mlp", in_features=8, hidden=(6,), num_classes=3)
     x = torch.randn(1, 8)
-    _, a = prune(m, "qmfrg", 0.9, x, tau=0.5, merge=True)
-    _, b = prune(m, "qmfrg", 0.9, x, PruneOptions(criterion={"tau": 0.5, "merge": True}))
+    _, a = prune(m, "qmfrg", 0.9, x, tau=0.5, merge="fold")
+    _, b = prune(m, "qmfrg", 0.9, x, PruneOptions(criterion={"tau": 0.5, "merge": "fold"}))
     assert a["criterion"] == b["criterion"] and a["criterion"]["mode"] == "threshold" and a["criterion"]["merge"]
 
 

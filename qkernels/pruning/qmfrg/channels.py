@@ -56,17 +56,20 @@ from qkernels.pruning.groups import IN_FNS, OUT_FNS, by_root, is_weighted
 
 #: QM-FRG's own edge distances, besides the registered metrics.
 OWN_METRICS = ("aligned", "quantum")
+#: the functional states (:mod:`qkernels.pruning.qmfrg.states`), computed from the group, not per operator
+FUNCTIONAL = ("act", "white", "filter")
 LAYER_SETS = ("all", "out")
 
 
 def edge_metrics() -> list[str]:
-    """The edge distances QM-FRG accepts: the registered metrics, then ``aligned`` and ``quantum``.
+    """The edge distances QM-FRG accepts: the registered metrics, the functional states (``act``, ``white``,
+    ``filter``), then ``aligned`` and ``quantum``.
 
     Example:
         >>> edge_metrics()[0], edge_metrics()[-2:]
         ('fs', ['aligned', 'quantum'])
     """
-    return metric_names() + list(OWN_METRICS)
+    return metric_names() + list(FUNCTIONAL) + list(OWN_METRICS)
 
 
 def check_metric(metric: object) -> str:
@@ -230,5 +233,5 @@ def group_distances(group, metric: str = "fs", layers: str = "out", kernel=None,
     return D, strength, len(ops)
 
 
-__all__ = ["OWN_METRICS", "LAYER_SETS", "edge_metrics", "check_metric", "LayerOperators", "group_operators", "misalignment",
+__all__ = ["OWN_METRICS", "FUNCTIONAL", "LAYER_SETS", "edge_metrics", "check_metric", "LayerOperators", "group_operators", "misalignment",
            "layer_distances", "group_distances"]

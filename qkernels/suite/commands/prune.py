@@ -38,6 +38,20 @@ from qkernels.pruning.serialize import load_pruned, read_pruned_meta, save_prune
 from qkernels.suite.sweeps.pruning import TrainSetup, fit_arch_kwargs, torch_threads, train_dense
 
 
+def wants_data(options: Mapping[str, Any]) -> bool:
+    """Whether QM-FRG options need calibration data (a functional metric, a least-squares merge).
+
+    Example:
+        >>> wants_data({"metric": "act"}), wants_data({"merge": "fold"}), wants_data({"merge": True})
+        (True, False, True)
+    """
+    from qkernels.pruning.qmfrg.merge import DATA_MERGES, check_merge
+    from qkernels.pruning.qmfrg.states import DATA_METRICS
+
+    merge = options.get("merge")
+    return options.get("metric") in DATA_METRICS or (merge not in (None, False) and check_merge(merge) in DATA_MERGES)
+
+
 def infer_arch_kwargs(arch: str, state: dict[str, torch.Tensor]) -> dict:
     """Arguments of the built-in ``arch`` that give the tensor shapes of ``state``."""
     spec = MODELS[arch]
@@ -173,15 +187,17 @@ class PruneRequest:
             >>> a = argparse.Namespace(model="mlp", method="qmfrg", sparsity=0.5, out=None, arch=None, width=None,
             ...                        data="digits", size=None, epochs=4.0, finetune_epochs=0.0, seed=0,
             ...                        device="cpu", threads=None, no_progress=True, tau=None, metric="w2cum",
-            ...                        shots=None, merge=True, hardware_aware=False, round_to=None,
+            ...                        shots=None, merge="ls", hardware_aware=False, round_to=None,
             ...                        latency_batch=8)
             >>> r = PruneRequest.from_args(a)
             >>> r.options, r.progress
-            ({'metric': 'w2cum', 'merge': True}, False)
+            ({'metric': 'w2cum', 'merge': 'ls'}, False)
         """
         opts = {k: v for k, v in (("tau", a.tau), ("metric", a.metric), ("shots", a.shots)) if v is not None}
         if a.merge:
-            opts["merge"] = True
+            opts["merge"] = True if a.merge is True else a.merge
+        if getattr(a, "estimator", None):
+            opts["estimator"] = a.estimator
         return cls(a.model, a.method, a.sparsity, out=a.out, arch=a.arch, width=a.width, data=a.data, size=a.size,
                    epochs=a.epochs, finetune_epochs=a.finetune_epochs, seed=a.seed, device=a.device,
                    threads=a.threads, progress=False if a.no_progress else None, options=opts,
@@ -221,6 +237,10 @@ class PruneRequest:
             from qkernels.pruning.qmfrg.channels import check_metric
 
             check_metric(options["metric"])
+        if "merge" in options:
+            from qkernels.pruning.qmfrg.merge import check_merge
+
+            check_merge(options["merge"])
         if self.round_to is not None and self.round_to < 1:
             raise InputError(f"--round-to must be at least 1, got {self.round_to}")
         if self.latency_batch < 1:
@@ -294,7 +314,7 @@ def _prune_command(req: PruneRequest, spec: Method, p: float, dev: torch.device)
     acc0 = evaluate(net, d.test)["accuracy"] if same else None
     g = torch.Generator().manual_seed(seed)
     calib = d.calib.subset(torch.randperm(len(d.calib), generator=g)[:256])
-    batches = list(calib.batches(128)) if spec.needs_data else None
+    batches = list(calib.batches(128)) if spec.needs_data or wants_data(req.options) else None
     if req.hardware_aware:
         from qkernels.pruning.hardware import hardware_aware_prune
 

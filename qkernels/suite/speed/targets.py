@@ -155,6 +155,14 @@ SPEED_GOALS: tuple[SpeedGoal, ...] = (
               "at_most", "x", "qmfrg-aligned / l2", ExtraInfoBench("bench_qmfrg_aligned_within_3x_of_l2", "call_ratio"),
               "one-shot qmfrg-aligned on standard ResNet-18 (224²), time vs L2 magnitude pruning",
               {"image": 224, "sparsity": 0.5}),
+    # -- functional QM-FRG states (issue 16; bench/bench_functional.py)
+    SpeedGoal("functional_act_vs_taylor", "qmfrg",
+              "one-shot qmfrg-act (activation states: statistics pass + scoring) on ResNet-18 (224 x 224) with 256 "
+              "calibration images vs Taylor (its gradients on the same images), p = 0.5, same threads", 3.0,
+              "at_most", "x", "qmfrg-act / taylor",
+              ExtraInfoBench("bench_functional_act_within_3x_of_taylor", "call_ratio"),
+              "one-shot qmfrg-act on standard ResNet-18 (224², 256 calibration images), time vs Taylor pruning",
+              {"image": 224, "images": 256, "sparsity": 0.5}),
     # -- scale-out (bench/bench_scaleout.py)
     SpeedGoal("scaleout_local2", "scaleout",
               "wall time of the quick profile's pruning section on --cluster local:2 against one process, 2 cores",

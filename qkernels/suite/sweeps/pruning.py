@@ -105,6 +105,18 @@ class SweepConfig:
     quantum_shots: tuple[int, ...] = ()
     quantum_sparsities: tuple[float, ...] = ()
     eval_batch: int = 1000
+    #: the functional criteria and data-aware baselines of issue 16, run at ``functional_sparsities``
+    #: besides ``methods`` (units of their own; a method already swept at that sparsity is not repeated)
+    functional_methods: tuple[str, ...] = ()
+    functional_sparsities: tuple[float, ...] = ()
+    #: evaluate every one-shot model on the calibration split too (``calib_accuracy``), where the
+    #: functional claim chooses its criterion (never on the test split)
+    calib_eval: bool = False
+    #: ``qmfrg-act`` with quantum-estimated distances at these shot budgets, at the first functional sparsity
+    #: (rows ``qmfrg-act-quantum-s<shots>``)
+    functional_quantum_shots: tuple[int, ...] = ()
+    #: the checks of the instrument: controls, cross-architecture substitution, block level
+    instruments: bool = True
     #: torch intra-op threads while a unit runs on the CPU (None: leave torch's setting). Small
     #: models gain nothing from a second thread, and on a busy 2-core machine two threads ran
     #: 20-40x slower than one (threads spin-waiting for each other).
@@ -339,7 +351,7 @@ BASE_COLUMNS = ["model", "arch", "data", "method", "stage", "sparsity", "replica
                 "params", "params_dense", "params_frac", "prune_time_s", "score_time_s", "recal_time_s",
                 "finetune_epochs", "finetune_time_s", "train_time_s", "eval_time_s", "threads", "dense_key", "cached",
                 "qmfrg_tau", "shots", "edge_agreement", "kept_agreement", "n_classes", "chance", "metric",
-                "dense_agreement", "output_distance", "dense_kl", "pretrained", "correct"]
+                "dense_agreement", "output_distance", "dense_kl", "pretrained", "calib_accuracy", "correct"]
 
 
 def dense_rows(cfg: SweepConfig, setup: ModelSetup, replicate: int, seed: int, device="cpu",
@@ -435,8 +447,10 @@ def _prune_rows(cfg, setup, method, sparsity, replicate, seed, device, progress,
             "dense_key": config_key(dense_config(cfg, setup, seed)), "cached": None,
             "qmfrg_tau": criterion_tau(rec), "n_classes": data.num_classes, "chance": data.chance,
             "metric": data.task.metric, "pretrained": setup.pretrained}
+    calib_acc = evaluate(model, data.calib, batch_size=cfg.eval_batch)["accuracy"] if cfg.calib_eval else None
     rows = [{**base, "stage": "oneshot", "accuracy": ev["accuracy"], "loss": ev["loss"], "finetune_epochs": 0.0,
              "finetune_time_s": 0.0, "eval_time_s": t_eval, "correct": pack_correct(ev["correct"]),
+             "calib_accuracy": calib_acc,
              "dense_agreement": near["agreement"], "output_distance": near["output_distance"],
              "dense_kl": near["kl"]}]
     if cfg.finetunes(sparsity):

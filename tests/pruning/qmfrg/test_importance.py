@@ -42,7 +42,8 @@ def test_same_architecture_and_macs_as_the_baselines(method):
     m = build_model("resnet18_small", width=0.125)
     x = torch.zeros(1, 3, 16, 16)
     _, ref = prune(m, "l2", 0.5, x)
-    pm, rec = prune(m, method, 0.5, x)
+    calib = [(torch.randn(16, 3, 16, 16), torch.zeros(16, dtype=torch.long))]  # qmfrg-merge's least squares
+    pm, rec = prune(m, method, 0.5, x, calib=calib)
     assert (rec["macs_after"], rec["params_after"], rec["channels_after"]) == \
            (ref["macs_after"], ref["params_after"], ref["channels_after"])
     assert torch.isfinite(pm(torch.randn(2, 3, 16, 16))).all()
@@ -98,13 +99,18 @@ def test_merge_keeps_the_function_of_duplicated_channels():
     m = _mlp_with_duplicates()
     ref = m(X)
     dropped, _ = prune(m, "qmfrg", 0.5, X[:1])
-    merged, rec = prune(m, "qmfrg-merge", 0.5, X[:1])
-    assert rec["criterion"]["merge"] and rec["criterion"]["groups"][0]["folds"] == 3
+    calib = [(X, torch.zeros(len(X), dtype=torch.long))]
+    merged, rec = prune(m, "qmfrg-merge", 0.5, X[:1], calib=calib)
+    assert rec["criterion"]["merge"] == "ls" and rec["criterion"]["groups"][0]["folds"] == 3
     assert torch.allclose(merged(X), ref, atol=1e-5)
     assert not torch.allclose(dropped(X), ref, atol=1e-3)
-    # the CLI's --merge: any QM-FRG method with merge=True
-    merged2, _ = prune(m, "qmfrg-aligned", 0.5, X[:1], merge=True)
+    # the CLI's --merge: any QM-FRG method with merge=True (least squares) or merge="fold" (alpha = 1, data-free)
+    merged2, _ = prune(m, "qmfrg-aligned", 0.5, X[:1], merge=True, calib=calib)
     assert torch.allclose(merged2(X), ref, atol=1e-5)
+    folded, rec = prune(m, "qmfrg-aligned", 0.5, X[:1], merge="fold")
+    assert rec["criterion"]["merge"] == "fold" and torch.allclose(folded(X), ref, atol=1e-5)
+    with pytest.raises(InputError, match="calibration data"):
+        prune(m, "qmfrg", 0.5, X[:1], merge=True)
 
 
 def test_quantum_variant_analytic_equals_exact_and_shots_add_noise():

@@ -29,6 +29,7 @@ class PruningSection(PackagedSection):
     plan_module, report_module = _plan, _report
     paper_claims = (
         PaperClaim("qmfrg", "QM-FRG pruning beats magnitude and random pruning at high sparsity", 20),
+        PaperClaim("functional", "A functional spectral criterion beats the best baseline (beyond the paper)", 25),
         PaperClaim("cross_arch", "Spectral distance identifies substitutable operators across architectures", 40),
     )
 

@@ -49,6 +49,8 @@ PruningProfile = SweepConfig
 
 #: the quantum variant's criterion; its rows are labelled ``qmfrg-quantum-s<shots>``
 QUANTUM_METHOD = "qmfrg-quantum"
+#: the functional claim's quantum version; its rows are labelled ``qmfrg-act-quantum-s<shots>``
+FUNCTIONAL_QUANTUM = "qmfrg-act-quantum"
 
 
 def _kw(**kw) -> tuple[tuple[str, object], ...]:
@@ -67,6 +69,17 @@ RESNET_MNIST = ModelSetup("resnet18_small_w0.25", "resnet18_small", _kw(width=0.
                           TrainSetup(epochs=5, lr=0.05, batch_size=128))
 MLP_MNIST = ModelSetup("mlp", "mlp", _kw(hidden=(256, 128)), TrainSetup(epochs=8, lr=0.05, batch_size=128))
 
+#: the data-aware baselines of the functional claim (qkernels.pruning.datadriven)
+DATA_BASELINES = ("activation", "thinet")
+#: the functional QM-FRG criteria among which the functional claim chooses on the calibration split
+#: (docs/pruning.md, "The functional claim")
+FUNCTIONAL_CANDIDATES = ("qmfrg-act", "qmfrg-white", "qmfrg-filter", "qmfrg-act-ls", "qmfrg-act-ls-kept",
+                         "qmfrg-act-ot", "qmfrg-white-ls-kept", "qmfrg-filter-ls-kept", "qmfrg-span")
+#: the baselines with the same least-squares reconstruction as the merged candidates (their strongest form)
+RECONSTRUCTED_BASELINES = ("l1-ls-kept", "taylor-ls-kept", "thinet-ls-kept")
+#: every baseline of the functional claim, in the order of the report
+FUNCTIONAL_BASELINES = ("random", "l1", "l2", "fpgm", "bn_scale", "taylor", *DATA_BASELINES, *RECONSTRUCTED_BASELINES)
+
 PROFILES: dict[str, PruningProfile] = {
     "quick": SweepConfig(
         data="digits", data_options=_kw(size=16, n_train=12000, n_test=6000, n_calib=2000),
@@ -83,6 +96,8 @@ PROFILES: dict[str, PruningProfile] = {
         # fine-tuning at p = 0.5 only keeps the README's main command near 10 minutes on 2 cores
         finetune_epochs=0.25, finetune_lr=0.01, finetune_sparsities=(0.5,),
         quantum_shots=(32, 1024), quantum_sparsities=(0.3, 0.5),
+        # the functional claim at one point, so that the README's main command shows its row
+        functional_methods=("activation", "l1-ls-kept", "qmfrg-span"), functional_sparsities=(0.5,),
     ),
     #: the profile that decides the claims: every pretrained network of the quick profile and the models
     #: trained here on real images, 10 paired seeds, every criterion at p = 0.3/0.5/0.7/0.9, one-shot and
@@ -92,6 +107,18 @@ PROFILES: dict[str, PruningProfile] = {
         sparsities=(0.3, 0.5, 0.7, 0.9), replicates=10, bn_images=1024, taylor_images=256,
         finetune_epochs=0.25, finetune_lr=0.01, finetune_sparsities=None,
         quantum_shots=(1024,), quantum_sparsities=(0.5,),
+        functional_methods=(*DATA_BASELINES, *RECONSTRUCTED_BASELINES, *FUNCTIONAL_CANDIDATES),
+        functional_sparsities=(0.5, 0.7),
+        calib_eval=True, functional_quantum_shots=(64, 1024),
+    ),
+    #: the functional claim alone (issue 16): the standard profile's models and seeds at p = 0.5 and 0.7,
+    #: every baseline and every functional candidate, one-shot and fine-tuned, without the instrument checks
+    "functional": SweepConfig(
+        data="mnist5k", models=(RESNET_MNIST, MLP_MNIST, LENET5, CREPE_TINY),
+        sparsities=(), replicates=10, bn_images=1024, taylor_images=256,
+        finetune_epochs=0.25, finetune_lr=0.01, finetune_sparsities=None,
+        functional_methods=(*FUNCTIONAL_BASELINES, "qmfrg", *FUNCTIONAL_CANDIDATES),
+        functional_sparsities=(0.5, 0.7), calib_eval=True, instruments=False, functional_quantum_shots=(64, 1024),
     ),
     "full": SweepConfig(
         data="mnist5k",
@@ -148,6 +175,8 @@ COLUMNS = {
     "threads": "torch intra-op threads while the unit ran (the quick profile uses 1 on the CPU)",
     "dense_key": "checkpoint-cache key of the dense model",
     "cached": "dense rows: the dense model came from the cache",
+    "calib_accuracy": "one-shot rows of profiles with calib_eval: the metric on the calibration split (where the "
+                      "functional claim chooses its criterion; never the test split)",
     "qmfrg_tau": "QM-FRG criteria: median over pruned groups of the edge threshold τ chosen per group to reach the "
                  "sparsity (docs/qmfrg.md)",
     "shots": "qmfrg-quantum-s<S> rows: shots per kernel entry S",
@@ -198,14 +227,16 @@ def plan_units(ctx: SectionContext, cfg: PruningProfile) -> list[Unit]:
                   partial(dense_rows, cfg, s, r, seeds[r], ctx.device, cache=cache), checkpoints=ck[s.name, r])
              for s in cfg.models for r in range(cfg.replicates)]
     for s in cfg.models:
-        for sp in cfg.sparsity_list(s):
-            for method in cfg.method_list(s):
-                if not applicable(method, s):
-                    continue
-                for r in range(cfg.replicates):
-                    units.append(Unit(f"prune:{s.name}:{method}:{sp:g}:r{r}", f"{s.name} {method} p={sp:g} r{r}",
-                                      partial(prune_rows, cfg, s, method, sp, r, seeds[r], ctx.device, cache=cache),
-                                      checkpoints=ck[s.name, r]))
+        points = [(sp, m) for sp in cfg.sparsity_list(s) for m in cfg.method_list(s)]
+        points += [(sp, m) for sp in cfg.functional_sparsities for m in cfg.functional_methods
+                   if (sp, m) not in points]
+        for sp, method in points:
+            if not applicable(method, s):
+                continue
+            for r in range(cfg.replicates):
+                units.append(Unit(f"prune:{s.name}:{method}:{sp:g}:r{r}", f"{s.name} {method} p={sp:g} r{r}",
+                                  partial(prune_rows, cfg, s, method, sp, r, seeds[r], ctx.device, cache=cache),
+                                  checkpoints=ck[s.name, r]))
     for s in cfg.models:  # QM-FRG with quantum-estimated d_FS, at a few shot budgets
         if QUANTUM_METHOD not in cfg.method_list(s) and s.methods is not None:
             continue
@@ -217,13 +248,22 @@ def plan_units(ctx: SectionContext, cfg: PruningProfile) -> list[Unit]:
                                       partial(prune_rows, cfg, s, QUANTUM_METHOD, sp, r, seeds[r], ctx.device,
                                               options={"shots": shots}, label=label, cache=cache),
                                       checkpoints=ck[s.name, r]))
+    for s in cfg.models:  # qmfrg-act with quantum-estimated distances (the functional claim's quantum version)
+        for shots in cfg.functional_quantum_shots:
+            sp = cfg.functional_sparsities[0]
+            label = f"{FUNCTIONAL_QUANTUM}-s{shots}"
+            for r in range(cfg.replicates):
+                units.append(Unit(f"prune:{s.name}:{label}:{sp:g}:r{r}", f"{s.name} {label} p={sp:g} r{r}",
+                                  partial(prune_rows, cfg, s, FUNCTIONAL_QUANTUM, sp, r, seeds[r], ctx.device,
+                                          options={"shots": shots}, label=label, cache=cache),
+                                  checkpoints=ck[s.name, r]))
     for s in cfg.models:  # block level: the graph over residual blocks and each block's removal
-        if has_blocks(s):
+        if cfg.instruments and has_blocks(s):
             for r in range(cfg.replicates):
                 units.append(Unit(f"blocks:{s.name}:r{r}", f"{s.name} blocks r{r}",
                                   partial(block_rows, cfg, s, r, seeds[r], ctx.device, cache=cache),
                                   checkpoints=ck[s.name, r]))
-    return units + control_units(ctx, cfg, seeds, cache)
+    return units + (control_units(ctx, cfg, seeds, cache) if cfg.instruments else [])
 
 
 def dense_key(cfg: PruningProfile, setup: ModelSetup, seed: int) -> str:
@@ -254,4 +294,4 @@ def control_units(ctx: SectionContext, cfg: PruningProfile, seeds: list[int], ca
     return units
 
 
-__all__ = ["PruningProfile", "PROFILES", "COLUMNS", "QUANTUM_METHOD", "check_profile", "plan_units", "control_units", "dense_key"]
+__all__ = ["PruningProfile", "PROFILES", "FUNCTIONAL_QUANTUM", "DATA_BASELINES", "FUNCTIONAL_CANDIDATES", "FUNCTIONAL_BASELINES", "RECONSTRUCTED_BASELINES", "COLUMNS", "QUANTUM_METHOD", "check_profile", "plan_units", "control_units", "dense_key"]

@@ -48,6 +48,16 @@ from qkernels.suite.sections.pruning.instruments import (
     pm_text,
     values_interval,
 )
+from qkernels.suite.sections.pruning.functional import (
+    SPARSITIES as FUNCTIONAL_SPARSITIES,
+)
+from qkernels.suite.sections.pruning.functional import (
+    choose_candidate,
+    functional_decision,
+    goal_summary,
+    goal_table,
+    selection_check,
+)
 from qkernels.suite.sections.pruning.plan import QUANTUM_METHOD
 from qkernels.suite.stats import compare_methods, mean_interval, summarize, unpack_correct
 from qkernels.suite.verdict import holm, mcnemar_exact
@@ -64,6 +74,8 @@ PRUNE_STAGES = ("oneshot", "finetuned")
 HIGH_SPARSITY = 0.5
 #: anchors of the verdict and calibration parts
 VERDICT_ANCHOR, CALIBRATION_ANCHOR = "pruning-verdict", "pruning-calibration"
+#: anchor of the functional claim's part
+FUNCTIONAL_ANCHOR = "pruning-functional"
 
 
 def report_blocks(run: RunFolder, df: pd.DataFrame) -> list[Block]:
@@ -106,6 +118,7 @@ def report_blocks(run: RunFolder, df: pd.DataFrame) -> list[Block]:
             "network in every replicate, so its interval over replicates is 0: the test-set interval beside it is "
             "its uncertainty)")]
     blocks += _safe("the verdict", _verdict_part, run, pr)
+    blocks += _safe("the functional claim", _functional_part, pr)
     for model in dict.fromkeys(pr.model):
         blocks += _safe(f"the part of {model}", _model_part, run, model, pr[pr.model == model],
                         dense[dense.model == model])
@@ -389,7 +402,55 @@ def claims(df: pd.DataFrame) -> list[Claim]:
         base = ", ".join(dict.fromkeys(pr.method))
         return out + [Claim("qmfrg", "not measured", f"{why}; criteria measured: {base}", VERDICT_ANCHOR)]
     d = pruning_decision(pr)
-    return out + [Claim("qmfrg", d.verdict, d.evidence, VERDICT_ANCHOR, d.headline)]
+    return out + [Claim("qmfrg", d.verdict, d.evidence, VERDICT_ANCHOR, d.headline), functional_claim(pr)]
+
+
+def functional_claim(pr: pd.DataFrame) -> Claim:
+    """The verdict on the ``functional`` claim (:mod:`.functional`), with the issue's goal in the evidence."""
+    f = functional_decision(pr)
+    if f is None:
+        return Claim("functional", "not measured", "no functional candidate or no baseline of the claim at p = 0.5 "
+                     "and 0.7 in this run's pruning.csv (profile standard or functional)", FUNCTIONAL_ANCHOR)
+    chosen = choose_candidate(pr)[0]
+    goals = " ".join(goal_summary(pr, chosen, st)[1] for st in ("oneshot", "finetuned") if (pr.stage == st).any())
+    return Claim("functional", f.verdict, f.evidence + " " + goals, FUNCTIONAL_ANCHOR, f.headline)
+
+
+def _functional_part(pr: pd.DataFrame) -> list[Block]:
+    """The functional claim: the candidate chosen on the calibration split, its verdict against every baseline,
+    every candidate against the best baseline per cell (one-shot and fine-tuned), and the selection check."""
+    f = functional_decision(pr)
+    if f is None:
+        return []
+    chosen, sel, how = choose_candidate(pr)
+    out: list[Block] = [Heading(3, "The functional claim: a functional spectral criterion against the best baseline",
+                                anchor=FUNCTIONAL_ANCHOR), Paragraph(
+        f"Verdict: {badge(f.verdict)} — {f.headline}. Beyond the paper (docs/pruning.md, \"The functional claim\"): "
+        "QM-FRG on functional states (activation, whitened and filter states, docs/theory.md) with and without "
+        "merges, and the subspace criterion `qmfrg-span`. The candidate is " + how + "; the test split plays no part "
+        "in the choice. Endpoint: its one-shot test metric minus each baseline's (including the data-aware "
+        "`activation` and `thinet`, and `<baseline>-ls-kept`, the baselines with the same least-squares "
+        "reconstruction), averaged over the models and p ∈ {"
+        + ", ".join(f"{s:g}" for s in FUNCTIONAL_SPARSITIES) + "}, cells at chance excluded, paired over seeds; Holm "
+        "over the baselines, margin 1 point.")]
+    if len(sel):
+        out.append(Table(sel, "The choice: mean one-shot metric of each candidate on the calibration split"))
+    if not f.family.empty:
+        out.append(Table(_fam_table(f), "The functional endpoint's comparisons (chosen candidate − each baseline)"))
+    for stage in ("oneshot", "finetuned"):
+        t = goal_table(pr, stage)
+        if t.empty:
+            continue
+        met, text = goal_summary(pr, chosen, stage)
+        out.append(Paragraph(f"**Goal ({'one-shot' if stage == 'oneshot' else 'fine-tuned'}):** {text}"))
+        out.append(Table(t, f"Every candidate against the best baseline of each cell ({stage}); intervals "
+                            "simultaneous over the table's rows (Bonferroni)"))
+    sc = selection_check(pr)
+    if len(sc):
+        out.append(Table(sc, "Does the selection matter once the merge is the same? Merged candidates against the "
+                             "baselines with the same least-squares reconstruction (mean one-shot Δ over the claim's "
+                             "cells)"))
+    return out
 
 
 def _fam_table(d) -> pd.DataFrame:
@@ -518,6 +579,6 @@ def compare_metrics(df: pd.DataFrame) -> pd.DataFrame:
     return metric_frame(rows)
 
 
-__all__ = ["report_blocks", "claims", "compare_metrics", "control_decisions", "cross_arch_decision",
+__all__ = ["report_blocks", "claims", "functional_claim", "compare_metrics", "control_decisions", "cross_arch_decision",
            "cross_arch_claims", "control_secondary", "INSTRUMENT_STAGES", "EXPECTED", "POSITIVE_CRITERION",
            "NEGATIVE_CRITERION", "CLAIM_BASELINES", "OTHER_BASELINES", "MERGE_PAIR", "PRUNE_STAGES", "HIGH_SPARSITY"]
