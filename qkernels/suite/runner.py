@@ -37,7 +37,7 @@ from qkernels.suite.report.build import build_report
 from qkernels.suite.runfolder import DEFAULT_ROOT, RunFolder, default_run_dir, latest_run_dir
 from qkernels.suite.sections import SectionContext, get_section, parse_sections
 
-PROFILES = ("quick", "standard", "full")
+PROFILES = ("quick", "standard", "functional", "full")
 
 
 def seed_everything(seed: int) -> None:
