@@ -38,6 +38,13 @@ from qkernels.geometry.distances import (  # noqa: E402
     w2_cumulative,
     w2_empirical,
 )
+from qkernels.geometry.functional import (  # noqa: E402
+    correlation_distances,
+    filter_states,
+    gram_distances,
+    states_from_gram,
+    whitened_operator,
+)
 from qkernels.geometry.metrics import metric_names, register_metric  # noqa: E402
 from qkernels.geometry.operators import (  # noqa: E402
     Operator,
@@ -65,6 +72,7 @@ from qkernels.pruning import (  # noqa: E402
     register_method,
     save_pruned,
 )
+from qkernels.pruning.activations import channel_moments  # noqa: E402
 from qkernels.pruning.qmfrg import RedundancyGraph, redundancy_graph  # noqa: E402
 from qkernels.quantum import FSEstimate, KernelEstimate, Noise, QuantumKernel, ShotPlan, plan_shots, quantum_devices  # noqa: E402
 
@@ -108,6 +116,13 @@ __all__ = [
     "w1_cumulative",
     "w2_empirical",
     "cumulative_profile",
+    # functional states (docs/theory.md, "Functional states")
+    "correlation_distances",
+    "gram_distances",
+    "states_from_gram",
+    "whitened_operator",
+    "filter_states",
+    "channel_moments",
     "extract_operators",
     "operators_from_state_dict",
     "Operator",

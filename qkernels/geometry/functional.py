@@ -110,10 +110,15 @@ def states_from_gram(G: object) -> torch.Tensor:
         [1.0, 0.5, 0.5, 1.0]
     """
     g = _as_gram(G)
-    lam, V = torch.linalg.eigh(g)
-    X = (V * lam.clamp_min(0.0).sqrt()[None, :])  # rows: x_c with x_i·x_j = G_ij
+    d = g.diagonal().clamp_min(0.0)
+    dead = d <= CONSTANT_TOL * max(float(d.max()) if d.numel() else 0.0, 1e-300)
+    s = torch.where(dead, torch.ones_like(d), d).sqrt()
+    r = g / torch.outer(s, s)  # normalized first: small-variance channels keep their accuracy
+    r[dead, :] = 0.0
+    r[:, dead] = 0.0
+    lam, V = torch.linalg.eigh((r + r.T) / 2)
+    X = (V * lam.clamp_min(0.0).sqrt()[None, :])  # rows: x_c with x_i·x_j = R_ij
     n = torch.linalg.vector_norm(X, dim=1, keepdim=True)
-    dead = (n[:, 0] <= math.sqrt(CONSTANT_TOL) * max(float(n.max()) if n.numel() else 0.0, 1e-300))
     psi = X / torch.where(n > 0, n, torch.ones_like(n))
     if bool(dead.any()):
         psi[dead] = torch.eye(g.shape[0], dtype=torch.float64)[dead]

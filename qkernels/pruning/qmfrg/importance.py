@@ -199,7 +199,7 @@ def _factory(metric: str, merge: object = False, estimator: str = "exact"):
             if not ctx.calib:
                 raise InputError(f"QM-FRG with metric {m!r} and merge {mg!r} needs calibration data (labelled "
                                  "batches: calib=...)")
-            stats = channel_moments(ctx.model, ctx.calib)
+            stats = channel_moments(ctx.model, ctx.calib, inputs=mg in DATA_MERGES)  # inputs: the merges only
         names = {mod: name for name, mod in ctx.model.named_modules()}
         return QMFRGImportance(m, opts.get("tau"), opts.get("layers", "out"), mg, kernel, names, stats, est)
     return make

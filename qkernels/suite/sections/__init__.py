@@ -11,7 +11,7 @@ Example:
     >>> section_names()
     ['metrics', 'quantum', 'bounds', 'pruning', 'latency']
     >>> list(paper_claims())
-    ['equivalence', 'qmfrg', 'quantum', 'cross_arch', 'hardware']
+    ['equivalence', 'qmfrg', 'functional', 'quantum', 'cross_arch', 'hardware']
 """
 
 from __future__ import annotations

@@ -57,6 +57,7 @@ from qkernels.suite.sweeps.pruning import (
     DenseCache,
     ModelSetup,
     SweepConfig,
+    calib_batches,
     dense_config,
     dense_model,
     model_data,
@@ -176,10 +177,11 @@ def _control_rows(cfg, setup, control, replicate, seed, device, progress, cache,
     macs0, params0 = count_macs_params(planted, x)
     key = config_key(dense_config(cfg, setup, seed))
     widths = {**prunable_groups(planted, x), pn: n}  # every other group left whole, k channels removed here
+    _, batches = calib_batches(data, cfg.taylor_images, seed)  # the merges' least squares read them
     rows = []
     for method in methods:
         crit, opts = LABELLED.get(method, (method, {}))
-        pm, rec = prune(planted, crit, 0.5, x, seed=seed, group_keep=widths, **opts)
+        pm, rec = prune(planted, crit, 0.5, x, seed=seed, group_keep=widths, calib=batches, **opts)
         removed = rec["removed"].get(pn, [])
         t0 = time.perf_counter()
         z, _ = _logits(pm, data.test, cfg.eval_batch)

@@ -172,8 +172,8 @@ def test_unit_counts_of_the_real_profiles():
 
     from qkernels.suite.sections.pruning.plan import PROFILES, plan_units
 
-    want = {"quick": {"dense": 12, "prune": 339, "blocks": 3, "control": 6, "cross": 3},
-            "standard": {"dense": 40, "prune": 1400, "blocks": 10, "control": 20, "cross": 10},
+    want = {"quick": {"dense": 12, "prune": 375, "blocks": 3, "control": 6, "cross": 3},
+            "standard": {"dense": 40, "prune": 2600, "blocks": 10, "control": 20, "cross": 10},
             "full": {"dense": 70, "prune": 6030, "blocks": 20, "control": 20, "cross": 10}}
     for name, counts in want.items():
         units = plan_units(SectionContext(run=None, profile=name, device="cpu", seed=0), PROFILES[name])

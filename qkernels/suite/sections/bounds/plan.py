@@ -111,6 +111,8 @@ PROFILES: dict[str, BoundsProfile] = {
 }
 #: the profile that decides the claims: the bounds are deterministic checks, as in quick
 PROFILES["standard"] = PROFILES["quick"]
+#: the functional profile decides only the pruning section's functional claim; here it is the quick profile
+PROFILES["functional"] = PROFILES["quick"]
 
 #: witnesses kept per scenario × activation × R (the rows with the largest false-bound ratio)
 WITNESSES_PER_GROUP = 3
@@ -298,7 +300,7 @@ def in_distribution_rows(model: str, cfg: InDistributionProfile, seed: int) -> p
     kind = lambda name: "conv" if isinstance(mods[name], torch.nn.Conv2d) else "linear"  # noqa: E731
     groups: dict[tuple, list[str]] = {}
     for name in data:
-        groups.setdefault((kind(name), tuple(mods[name].weight.shape[1:])), []).append(name)
+        groups.setdefault((kind(name), tuple(mods[name].weight.shape[1:]), ops[name][0].shape[1]), []).append(name)
     for members in groups.values():
         Ws = torch.cat([ops[nm][0] for nm in members])
         bs = torch.cat([ops[nm][1] for nm in members])
@@ -332,7 +334,8 @@ def in_distribution_rows(model: str, cfg: InDistributionProfile, seed: int) -> p
     df = pd.DataFrame(rows)
     front = [c for c in ("kind", "scenario", "pair", "param", "pair_type", "op_a", "op_b", "inputs", "activation")
              if c in df.columns]
-    return df[front + [c for c in df.columns if c not in front]]
+    back = [c for c in ("note",) if c in df.columns]
+    return df[front + [c for c in df.columns if c not in front + back] + back]
 
 
 def check_profile(cfg: BoundsProfile) -> None:

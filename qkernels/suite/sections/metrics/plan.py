@@ -61,6 +61,8 @@ PROFILES: dict[str, MetricsProfile] = {
 }
 #: the profile that decides the claims: the metrics section decides none, so it is the quick one
 PROFILES["standard"] = PROFILES["quick"]
+#: the functional profile decides only the pruning section's functional claim; here it is the quick profile
+PROFILES["functional"] = PROFILES["quick"]
 
 #: fraction-of-filters thresholds on the nearest-neighbour d_FS reported per layer
 NN_THRESHOLDS = (0.01, 0.05)

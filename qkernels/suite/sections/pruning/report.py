@@ -34,6 +34,14 @@ from qkernels.suite.sections.pruning.endpoint import (
     cell_table,
     pruning_decision,
 )
+from qkernels.suite.sections.pruning.functional import SPARSITIES as FUNCTIONAL_SPARSITIES
+from qkernels.suite.sections.pruning.functional import (
+    choose_candidate,
+    functional_decision,
+    goal_summary,
+    goal_table,
+    selection_check,
+)
 from qkernels.suite.sections.pruning.instruments import (
     EXPECTED,
     INSTRUMENT_STAGES,
@@ -48,17 +56,7 @@ from qkernels.suite.sections.pruning.instruments import (
     pm_text,
     values_interval,
 )
-from qkernels.suite.sections.pruning.functional import (
-    SPARSITIES as FUNCTIONAL_SPARSITIES,
-)
-from qkernels.suite.sections.pruning.functional import (
-    choose_candidate,
-    functional_decision,
-    goal_summary,
-    goal_table,
-    selection_check,
-)
-from qkernels.suite.sections.pruning.plan import QUANTUM_METHOD
+from qkernels.suite.sections.pruning.plan import FUNCTIONAL_CANDIDATES, FUNCTIONAL_QUANTUM, QUANTUM_METHOD
 from qkernels.suite.stats import compare_methods, mean_interval, summarize, unpack_correct
 from qkernels.suite.verdict import holm, mcnemar_exact
 
@@ -322,10 +320,12 @@ def _versus_random(pr: pd.DataFrame) -> list[Block]:
 
 def _qmfrg(pr: pd.DataFrame) -> list[Block]:
     """QM-FRG variants against every baseline at high sparsity, and merge against drop."""
-    qm = [m for m in dict.fromkeys(pr.method) if str(m).startswith("qmfrg")]
+    functional = set(FUNCTIONAL_CANDIDATES)  # reported in the functional claim's part
+    qm = [m for m in dict.fromkeys(pr.method) if str(m).startswith("qmfrg") and m not in functional
+          and not str(m).startswith(FUNCTIONAL_QUANTUM)]
     if not qm:
         return []
-    base = [m for m in dict.fromkeys(pr.method) if not str(m).startswith("qmfrg")]
+    base = [m for m in dict.fromkeys(pr.method) if m in (*CLAIM_BASELINES, *OTHER_BASELINES)]
     rows = []
     for model in dict.fromkeys(pr.model):
         for stage in ("oneshot", "finetuned"):
@@ -359,11 +359,12 @@ def _qmfrg(pr: pd.DataFrame) -> list[Block]:
     return out + _quantum(pr)
 
 
-def _quantum(pr: pd.DataFrame) -> list[Block]:
-    """The quantum variant: agreement of its graph with the exact one, and accuracy, against shots."""
+def _quantum(pr: pd.DataFrame, prefix: str = QUANTUM_METHOD, exact: str = "qmfrg") -> list[Block]:
+    """The quantum variant (rows ``<prefix>-s<shots>``): agreement of its graph with the exact one (criterion
+    ``exact``), and accuracy, against shots."""
     if "shots" not in pr.columns:
         return []
-    q = pr[pr.method.astype(str).str.startswith(QUANTUM_METHOD) & pr.shots.notna()]
+    q = pr[pr.method.astype(str).str.startswith(prefix + "-s") & pr.shots.notna()]
     if q.empty:
         return []
     rows = []
@@ -372,19 +373,20 @@ def _quantum(pr: pd.DataFrame) -> list[Block]:
                "edge agreement": g[g.stage == "oneshot"].edge_agreement.mean(),
                "kept agreement": g[g.stage == "oneshot"].kept_agreement.mean()}
         for stage in ("oneshot", "finetuned"):
-            for label, sub in (("quantum", g), ("exact qmfrg", pr[(pr.method == "qmfrg") & (pr.model == model)
-                                                                  & (abs(pr.sparsity - sp) < 1e-9)])):
+            for label, sub in (("quantum", g), (f"exact {exact}", pr[(pr.method == exact) & (pr.model == model)
+                                                                     & (abs(pr.sparsity - sp) < 1e-9)])):
                 sub = sub[sub.stage == stage]
                 if not sub.empty:
                     m, h, _ = values_interval(sub.accuracy)
                     row[f"{stage} top-1 ({label})"] = pm_text(m, h)
         rows.append(row)
-    return [Heading(3, "QM-FRG with quantum-estimated distances"), Table(pd.DataFrame(rows), (
-        "`qmfrg-quantum`: d_FS of every channel pair estimated by a compute-uncompute QuantumKernel at the shot "
-        "budget (statevector simulation, sampled counts). Edge agreement: fraction of channel pairs whose edge "
-        "(d ≤ τ, τ of the exact graph at this sparsity) is the same as in the exact graph; kept agreement: "
-        "fraction of the exact graph's kept channels that the quantum graph keeps (means over groups and "
-        "replicates). Top-1: mean ± 95% CI over replicates, beside exact `qmfrg`."))]
+    states = "spectral" if prefix == QUANTUM_METHOD else "activation"
+    return [Heading(3, f"`{exact}` with quantum-estimated distances"), Table(pd.DataFrame(rows), (
+        f"`{prefix}`: d_FS of every channel pair ({states} states) estimated by a compute-uncompute QuantumKernel "
+        "at the shot budget (statevector simulation, sampled counts). Edge agreement: fraction of channel pairs "
+        "whose edge (d ≤ τ, τ of the exact graph at this sparsity) is the same as in the exact graph; kept "
+        "agreement: fraction of the exact graph's kept channels that the quantum graph keeps (means over groups "
+        f"and replicates). Top-1: mean ± 95% CI over replicates, beside exact `{exact}`."))]
 
 
 def claims(df: pd.DataFrame) -> list[Claim]:
@@ -450,7 +452,7 @@ def _functional_part(pr: pd.DataFrame) -> list[Block]:
         out.append(Table(sc, "Does the selection matter once the merge is the same? Merged candidates against the "
                              "baselines with the same least-squares reconstruction (mean one-shot Δ over the claim's "
                              "cells)"))
-    return out
+    return out + _quantum(pr, FUNCTIONAL_QUANTUM, "qmfrg-act")
 
 
 def _fam_table(d) -> pd.DataFrame:

@@ -193,6 +193,8 @@ PROFILES: dict[str, QuantumProfile] = {
 #: the ``standard`` profile (the one other sections raise to 10 seeds) is the quick one here: the quantum
 #: section has no trained models, and its error-budget test is over pairs and shot runs, not seeds
 PROFILES["standard"] = PROFILES["quick"]
+#: the functional profile decides only the pruning section's functional claim; here it is the quick profile
+PROFILES["functional"] = PROFILES["quick"]
 
 COLUMNS: dict[str, str] = {
     "kind": "estimate (one kernel entry), calibration (an F = 1 circuit of the depolarizing rescaling: a pair's "

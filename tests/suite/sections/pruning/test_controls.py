@@ -40,7 +40,8 @@ def test_positive_plant_keeps_the_function_and_merge_restores_it():
     assert all(torch.equal(W[s], W[t]) for s, t in exact)
     # the redundancy criterion that sees the whole operator finds every pair; merging keeps the function
     keep = {"net.1": 12, "net.3": 8}
-    pm, rec = prune(p, "qmfrg-aligned", 0.5, x[:1], group_keep=keep, merge=True)
+    calib = [(x, torch.zeros(len(x), dtype=torch.long))]  # the least-squares merge reads the activations
+    pm, rec = prune(p, "qmfrg-aligned", 0.5, x[:1], group_keep=keep, merge=True, calib=calib)
     assert pairs_found(rec["removed"]["net.1"], pairs) == 1.0
     assert torch.allclose(pm(x), p(x), atol=2e-2)
 
