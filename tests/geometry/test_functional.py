@@ -478,3 +478,31 @@ def test_moments_subset_and_covariance():
     assert s.count == 3 and s.mean().tolist() == [2 / 3, 3.0]
     torch.testing.assert_close(s.covariance(), torch.cov(rows[:, [2, 0]].T.double(), correction=0))
     assert float(correlation_distances(m.covariance())[0, 1]) == pytest.approx(0.0, abs=1e-7)  # column 1 = 2 · column 0
+
+
+# --------------------------------------------------------------------------- the table of docs/theory.md, whole
+def _white_pair(w: np.ndarray, v: np.ndarray, X: np.ndarray) -> float:
+    """d_FS of the whitened states of two neurons (no bias) on the data X (rows)."""
+    mu, S = X.mean(0), X.T @ X / len(X)
+    rows = whitened_operator(np.stack([w, v]), None, mu, S)
+    return float(gram_distances(rows @ rows.T)[0, 1])
+
+
+def test_the_counterexample_table_neuron_rows(rng):
+    """Every neuron row of the table in docs/theory.md ("The counterexamples, state by state")."""
+    n = 16
+    w = rng.standard_normal(n)
+    X = rng.standard_normal((4000, n))  # centred, isotropic data
+    perm = np.roll(np.arange(n), 1)
+    ortho = _same_norm_nearly_orthogonal(rng, w, cos=0.0)
+    cases = {"neg": -w, "perm": w[perm], "ortho": ortho, "scaled": 1.0001 * w}
+    paper = {k: float(qkernels.fs_distance(_paper_state(w[None]), _paper_state(v[None]))) for k, v in cases.items()}
+    act = {k: _pair_act_distance(X @ w, X @ v) for k, v in cases.items()}
+    white = {k: _white_pair(w, v, X) for k, v in cases.items()}
+    filt = {k: _pair_filter_distance(w, v) for k, v in cases.items()}
+    assert max(paper["neg"], paper["perm"], paper["ortho"]) < 1e-7  # the paper's state confuses them
+    assert act["neg"] < 1e-7 and white["neg"] < 1e-7 and filt["neg"] == pytest.approx(HALF_PI)
+    for d in (act, white, filt):
+        assert d["perm"] > 0.1 and d["ortho"] > 0.1 and d["scaled"] < 1e-6
+    assert act["ortho"] == pytest.approx(HALF_PI, abs=0.05)  # uncorrelated on isotropic data
+    assert filt["ortho"] == pytest.approx(math.pi / 3, abs=1e-9)

@@ -447,12 +447,36 @@ def _functional_part(pr: pd.DataFrame) -> list[Block]:
         out.append(Paragraph(f"**Goal ({'one-shot' if stage == 'oneshot' else 'fine-tuned'}):** {text}"))
         out.append(Table(t, f"Every candidate against the best baseline of each cell ({stage}); intervals "
                             "simultaneous over the table's rows (Bonferroni)"))
+    md = _merge_vs_drop(pr)
+    if len(md):
+        out.append(Table(md, "Merge against drop at equal MACs: each merged functional criterion minus the same state "
+                             "without merge (paired over seeds; mean Δ and 95% t-interval in points, per model and p)"))
     sc = selection_check(pr)
     if len(sc):
         out.append(Table(sc, "Does the selection matter once the merge is the same? Merged candidates against the "
                              "baselines with the same least-squares reconstruction (mean one-shot Δ over the claim's "
                              "cells)"))
     return out + _quantum(pr, FUNCTIONAL_QUANTUM, "qmfrg-act")
+
+
+def _merge_vs_drop(pr: pd.DataFrame) -> pd.DataFrame:
+    """``qmfrg-<state>-<merge>`` against ``qmfrg-<state>``, one-shot and fine-tuned, per model × sparsity."""
+    rows = []
+    present = set(pr.method)
+    for merged in FUNCTIONAL_CANDIDATES:
+        parts = merged.split("-")
+        if len(parts) < 3 or merged == "qmfrg-span":
+            continue
+        base = "-".join(parts[:2])
+        if merged not in present or base not in present:
+            continue
+        for stage in ("oneshot", "finetuned"):
+            g = compare_methods(pr, merged, [base], min_sparsity=min(FUNCTIONAL_SPARSITIES), stage=stage)
+            for r in g.itertuples():
+                rows.append({"merged": merged, "drop": base, "stage": stage, "model": r.model, "p": r.sparsity,
+                             "Δ (pts)": 100 * r.diff, "95% (pts)": f"[{100 * r.lo:+.2f}, {100 * r.hi:+.2f}]",
+                             "seeds": r.n})
+    return pd.DataFrame(rows)
 
 
 def _fam_table(d) -> pd.DataFrame:
