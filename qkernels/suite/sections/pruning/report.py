@@ -431,7 +431,7 @@ def _functional_part(pr: pd.DataFrame) -> list[Block]:
         "QM-FRG on functional states (activation, whitened and filter states, docs/theory.md) with and without "
         "merges, and the subspace criterion `qmfrg-span`. The candidate is " + how + "; the test split plays no part "
         "in the choice. Endpoint: its one-shot test metric minus each baseline's (including the data-aware "
-        "`activation` and `thinet`, and `<baseline>-ls-kept`, the baselines with the same least-squares "
+        "`activation` and `thinet`, and the `-ls-kept` baselines, with the same least-squares "
         "reconstruction), averaged over the models and p ∈ {"
         + ", ".join(f"{s:g}" for s in FUNCTIONAL_SPARSITIES) + "}, cells at chance excluded, paired over seeds; Holm "
         "over the baselines, margin 1 point.")]
