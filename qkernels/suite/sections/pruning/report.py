@@ -381,7 +381,9 @@ def _quantum(pr: pd.DataFrame, prefix: str = QUANTUM_METHOD, exact: str = "qmfrg
                     row[f"{stage} top-1 ({label})"] = pm_text(m, h)
         rows.append(row)
     states = "spectral" if prefix == QUANTUM_METHOD else "activation"
-    return [Heading(3, f"`{exact}` with quantum-estimated distances"), Table(pd.DataFrame(rows), (
+    title = "QM-FRG with quantum-estimated distances" if prefix == QUANTUM_METHOD else \
+        f"`{exact}` with quantum-estimated distances (activation states)"
+    return [Heading(3, title), Table(pd.DataFrame(rows), (
         f"`{prefix}`: d_FS of every channel pair ({states} states) estimated by a compute-uncompute QuantumKernel "
         "at the shot budget (statevector simulation, sampled counts). Edge agreement: fraction of channel pairs "
         "whose edge (d ≤ τ, τ of the exact graph at this sparsity) is the same as in the exact graph; kept "
