@@ -107,17 +107,24 @@ def test_pack_correct_round_trips():
 
 def test_section_claim_waits_for_qmfrg_then_uses_the_primary_endpoint():
     sec = get_section("pruning")
+
+    def qmfrg_claim(df):
+        by_id = {c.claim_id: c for c in sec.claims(df)}
+        assert set(by_id) == {"qmfrg", "functional"}  # the functional claim: not measured without its criteria
+        assert by_id["functional"].verdict == "not measured"
+        return by_id["qmfrg"]
+
     base = rows({"l1": {s: 0.5 for s in HIGH}, "l2": {s: 0.5 for s in HIGH}, "random": {s: 0.3 for s in HIGH}},
                 seeds=10)
-    (claim,) = sec.claims(base)
+    claim = qmfrg_claim(base)
     assert claim.claim_id == "qmfrg" and claim.verdict == "not measured" and "l1" in claim.evidence
     better = pd.concat([base, rows({"qmfrg": {s: 0.6 for s in HIGH}}, seeds=10)])
-    (claim,) = sec.claims(better)
+    claim = qmfrg_claim(better)
     assert claim.verdict == "supported" and "qmfrg − random" in claim.evidence and claim.headline
     # the variant qmfrg-aligned is a secondary analysis: it never changes the claim's verdict
     worse = pd.concat([base, rows({"qmfrg": {s: 0.4 for s in HIGH}}, seeds=10),
                        rows({"qmfrg-aligned": {s: 0.7 for s in HIGH}}, seeds=10)])
-    (claim,) = sec.claims(worse)
+    claim = qmfrg_claim(worse)
     assert claim.verdict == "refuted" and claim.headline.startswith("qmfrg − l")
 
 

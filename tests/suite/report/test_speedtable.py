@@ -13,20 +13,21 @@ from qkernels.core.errors import InputError
 from qkernels.suite.report.speedtable import BEGIN, END, current_block, replace_block, speed_markdown
 
 ROOT = Path(__file__).resolve().parents[3]
-#: the benchmark file the README's speed tables come from
-SOURCES = [ROOT / "reports" / "sample" / "bench_speed.json"]
+#: the benchmark files the README's speed tables come from
+SOURCES = [ROOT / "reports" / "sample" / "bench_speed.json", ROOT / "reports" / "functional" / "bench_functional.json"]
 
 
 def test_readme_speed_tables_are_those_of_the_committed_json():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert current_block(readme) == speed_markdown(SOURCES), (
         "README.md's speed tables differ from the committed JSON: run "
-        "python tools/speed_table.py reports/sample/bench_speed.json --update README.md")
+        "python tools/speed_table.py reports/sample/bench_speed.json reports/functional/bench_functional.json "
+        "--update README.md")
 
 
 def test_the_committed_json_has_every_new_goal():
     md = speed_markdown(SOURCES)
-    for what in ("while another process spins on one core", "deployed models", "qmfrg-aligned"):
+    for what in ("while another process spins on one core", "deployed models", "qmfrg-aligned", "qmfrg-act"):
         assert what in md
     for kernel in ("fs_allpairs", "w2cum_allpairs", "spectra_resnet18", "bounds_checker", "aligned_distance"):
         assert f"| {kernel} |" in md

@@ -404,7 +404,8 @@ def claims(df: pd.DataFrame) -> list[Claim]:
         why = ("criterion registered but not in this run's pruning.csv" if known else
                "no QM-FRG criterion is registered")
         base = ", ".join(dict.fromkeys(pr.method))
-        return out + [Claim("qmfrg", "not measured", f"{why}; criteria measured: {base}", VERDICT_ANCHOR)]
+        return out + [Claim("qmfrg", "not measured", f"{why}; criteria measured: {base}", VERDICT_ANCHOR),
+                      functional_claim(pr)]
     d = pruning_decision(pr)
     return out + [Claim("qmfrg", d.verdict, d.evidence, VERDICT_ANCHOR, d.headline), functional_claim(pr)]
 
