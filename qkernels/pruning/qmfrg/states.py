@@ -139,12 +139,5 @@ def functional_distances(group, metric: str, stats: dict | None = None, kernel=N
     return D, strength, len(layers)
 
 
-def exact_and_states(group, metric: str, stats: dict | None) -> list[tuple[np.ndarray, torch.Tensor]]:
-    """Per producer layer: (its roots, the explicit states), for tests and the quantum comparison."""
-    bn = group_has_bn(group)
-    return [(np.asarray(roots), layer_states(layer, locs, metric, stats, bn))
-            for layer, roots, locs in producer_layers(group)]
-
-
 __all__ = ["FUNCTIONAL_METRICS", "DATA_METRICS", "group_has_bn", "producer_layers", "layer_gram", "layer_states",
-           "functional_distances", "exact_and_states"]
+           "functional_distances"]

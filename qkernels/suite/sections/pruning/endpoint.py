@@ -198,5 +198,17 @@ def pruning_decision(df: pd.DataFrame, ep: PruningEndpoint = PRIMARY) -> Decisio
     return decide(fam, margin=ep.margin, scale=100, unit=" pts", what=what)
 
 
-__all__ = ["PruningEndpoint", "PRIMARY", "MIN_DECIDING_SEEDS", "DEFAULT_CHANCE", "chance_level", "with_replicate", "cell_table",
+def family_table(d: Decision) -> pd.DataFrame:
+    """A decision's family as the report shows it: points, simultaneous intervals, Holm p-values."""
+    f = d.family
+    if f.empty:
+        return f
+    return pd.DataFrame({"comparison": f.comparison, "Δ top-1 (pts)": 100 * f.estimate,
+                         "simultaneous 95% interval (pts)": [f"[{100 * lo:+.2f}, {100 * hi:+.2f}]"
+                                                             for lo, hi in zip(f.lo, f.hi)],
+                         "seeds": f.n, "Holm p (Δ > 0)": f.p_positive_holm,
+                         "Holm p (Δ < margin)": f.p_below_margin_holm, "data": f.note})
+
+
+__all__ = ["PruningEndpoint", "family_table", "PRIMARY", "MIN_DECIDING_SEEDS", "DEFAULT_CHANCE", "chance_level", "with_replicate", "cell_table",
            "comparisons", "pruning_decision"]

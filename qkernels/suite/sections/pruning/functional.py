@@ -53,11 +53,9 @@ def _at(df: pd.DataFrame, stage: str = "oneshot") -> pd.DataFrame:
     d = with_replicate(df).reset_index(drop=True)
     if d.empty or not {"method", "sparsity", "stage"} <= set(d.columns):
         return d.iloc[0:0]
-    sp = pd.to_numeric(d.sparsity, errors="coerce")
-    keep = np.zeros(len(d), dtype=bool)
-    for s in SPARSITIES:
-        keep |= np.isclose(sp, s)
-    return d[keep & (d.stage == stage).to_numpy()].assign(sparsity=sp[keep & (d.stage == stage).to_numpy()].round(9))
+    sp = pd.to_numeric(d.sparsity, errors="coerce").round(9)
+    keep = sp.isin([round(s, 9) for s in SPARSITIES]) & (d.stage == stage)
+    return d[keep].assign(sparsity=sp[keep])
 
 
 def candidates_in(df: pd.DataFrame) -> list[str]:
@@ -113,9 +111,7 @@ def functional_decision(df: pd.DataFrame) -> Decision | None:
     ep, how = endpoint_for(df)
     if ep is None:
         return None
-    d = _at(df)
-    d = pd.concat([d, _at(df, "finetuned")])  # the endpoint reads its stage itself
-    dec = pruning_decision(d, ep)
+    dec = pruning_decision(_at(df), ep)
     return Decision(dec.verdict, dec.headline, f"Candidate {how}. " + dec.evidence, dec.family)
 
 

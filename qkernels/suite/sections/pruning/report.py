@@ -32,16 +32,10 @@ from qkernels.suite.sections.pruning.endpoint import (
     PRIMARY,
     PruningEndpoint,
     cell_table,
+    family_table,
     pruning_decision,
 )
-from qkernels.suite.sections.pruning.functional import SPARSITIES as FUNCTIONAL_SPARSITIES
-from qkernels.suite.sections.pruning.functional import (
-    choose_candidate,
-    functional_decision,
-    goal_summary,
-    goal_table,
-    selection_check,
-)
+from qkernels.suite.sections.pruning.functional_report import functional_claim, functional_part
 from qkernels.suite.sections.pruning.instruments import (
     EXPECTED,
     INSTRUMENT_STAGES,
@@ -72,8 +66,6 @@ PRUNE_STAGES = ("oneshot", "finetuned")
 HIGH_SPARSITY = 0.5
 #: anchors of the verdict and calibration parts
 VERDICT_ANCHOR, CALIBRATION_ANCHOR = "pruning-verdict", "pruning-calibration"
-#: anchor of the functional claim's part
-FUNCTIONAL_ANCHOR = "pruning-functional"
 
 
 def report_blocks(run: RunFolder, df: pd.DataFrame) -> list[Block]:
@@ -116,7 +108,8 @@ def report_blocks(run: RunFolder, df: pd.DataFrame) -> list[Block]:
             "network in every replicate, so its interval over replicates is 0: the test-set interval beside it is "
             "its uncertainty)")]
     blocks += _safe("the verdict", _verdict_part, run, pr)
-    blocks += _safe("the functional claim", _functional_part, pr)
+    blocks += _safe("the functional claim", functional_part, pr)
+    blocks += _safe("the functional claim's quantum version", _quantum, pr, FUNCTIONAL_QUANTUM, "qmfrg-act")
     for model in dict.fromkeys(pr.model):
         blocks += _safe(f"the part of {model}", _model_part, run, model, pr[pr.model == model],
                         dense[dense.model == model])
@@ -410,89 +403,6 @@ def claims(df: pd.DataFrame) -> list[Claim]:
     return out + [Claim("qmfrg", d.verdict, d.evidence, VERDICT_ANCHOR, d.headline), functional_claim(pr)]
 
 
-def functional_claim(pr: pd.DataFrame) -> Claim:
-    """The verdict on the ``functional`` claim (:mod:`.functional`), with the issue's goal in the evidence."""
-    f = functional_decision(pr)
-    if f is None:
-        return Claim("functional", "not measured", "no functional candidate or no baseline of the claim at p = 0.5 "
-                     "and 0.7 in this run's pruning.csv (profile standard or functional)", FUNCTIONAL_ANCHOR)
-    chosen = choose_candidate(pr)[0]
-    goals = " ".join(goal_summary(pr, chosen, st)[1] for st in ("oneshot", "finetuned") if (pr.stage == st).any())
-    return Claim("functional", f.verdict, f.evidence + " " + goals, FUNCTIONAL_ANCHOR, f.headline)
-
-
-def _functional_part(pr: pd.DataFrame) -> list[Block]:
-    """The functional claim: the candidate chosen on the calibration split, its verdict against every baseline,
-    every candidate against the best baseline per cell (one-shot and fine-tuned), and the selection check."""
-    f = functional_decision(pr)
-    if f is None:
-        return []
-    chosen, sel, how = choose_candidate(pr)
-    out: list[Block] = [Heading(3, "The functional claim: a functional spectral criterion against the best baseline",
-                                anchor=FUNCTIONAL_ANCHOR), Paragraph(
-        f"Verdict: {badge(f.verdict)} — {f.headline}. Beyond the paper (docs/pruning.md, \"The functional claim\"): "
-        "QM-FRG on functional states (activation, whitened and filter states, docs/theory.md) with and without "
-        "merges, and the subspace criterion `qmfrg-span`. The candidate is " + how + "; the test split plays no part "
-        "in the choice. Endpoint: its one-shot test metric minus each baseline's (including the data-aware "
-        "`activation` and `thinet`, and the `-ls-kept` baselines, with the same least-squares "
-        "reconstruction), averaged over the models and p ∈ {"
-        + ", ".join(f"{s:g}" for s in FUNCTIONAL_SPARSITIES) + "}, cells at chance excluded, paired over seeds; Holm "
-        "over the baselines, margin 1 point.")]
-    if len(sel):
-        out.append(Table(sel, "The choice: mean one-shot metric of each candidate on the calibration split"))
-    if not f.family.empty:
-        out.append(Table(_fam_table(f), "The functional endpoint's comparisons (chosen candidate − each baseline)"))
-    for stage in ("oneshot", "finetuned"):
-        t = goal_table(pr, stage)
-        if t.empty:
-            continue
-        met, text = goal_summary(pr, chosen, stage)
-        out.append(Paragraph(f"**Goal ({'one-shot' if stage == 'oneshot' else 'fine-tuned'}):** {text}"))
-        out.append(Table(t, f"Every candidate against the best baseline of each cell ({stage}); intervals "
-                            "simultaneous over the table's rows (Bonferroni)"))
-    md = _merge_vs_drop(pr)
-    if len(md):
-        out.append(Table(md, "Merge against drop at equal MACs: each merged functional criterion minus the same state "
-                             "without merge (paired over seeds; mean Δ and 95% t-interval in points, per model and p)"))
-    sc = selection_check(pr)
-    if len(sc):
-        out.append(Table(sc, "Does the selection matter once the merge is the same? Merged candidates against the "
-                             "baselines with the same least-squares reconstruction (mean one-shot Δ over the claim's "
-                             "cells)"))
-    return out + _quantum(pr, FUNCTIONAL_QUANTUM, "qmfrg-act")
-
-
-def _merge_vs_drop(pr: pd.DataFrame) -> pd.DataFrame:
-    """``qmfrg-<state>-<merge>`` against ``qmfrg-<state>``, one-shot and fine-tuned, per model × sparsity."""
-    rows = []
-    present = set(pr.method)
-    for merged in FUNCTIONAL_CANDIDATES:
-        parts = merged.split("-")
-        if len(parts) < 3 or merged == "qmfrg-span":
-            continue
-        base = "-".join(parts[:2])
-        if merged not in present or base not in present:
-            continue
-        for stage in ("oneshot", "finetuned"):
-            g = compare_methods(pr, merged, [base], min_sparsity=min(FUNCTIONAL_SPARSITIES), stage=stage)
-            for r in g.itertuples():
-                rows.append({"merged": merged, "drop": base, "stage": stage, "model": r.model, "p": r.sparsity,
-                             "Δ (pts)": 100 * r.diff, "95% (pts)": f"[{100 * r.lo:+.2f}, {100 * r.hi:+.2f}]",
-                             "seeds": r.n})
-    return pd.DataFrame(rows)
-
-
-def _fam_table(d) -> pd.DataFrame:
-    f = d.family
-    if f.empty:
-        return f
-    return pd.DataFrame({"comparison": f.comparison, "Δ top-1 (pts)": 100 * f.estimate,
-                         "simultaneous 95% interval (pts)": [f"[{100 * lo:+.2f}, {100 * hi:+.2f}]"
-                                                             for lo, hi in zip(f.lo, f.hi)],
-                         "seeds": f.n, "Holm p (Δ > 0)": f.p_positive_holm,
-                         "Holm p (Δ < margin)": f.p_below_margin_holm, "data": f.note})
-
-
 #: the secondary analyses: (label, endpoint); they are reported and never change the verdict
 SECONDARY = (
     ("QM-FRG aligned (our variant) against magnitude and random", PruningEndpoint(method="qmfrg-aligned")),
@@ -518,7 +428,7 @@ def _verdict_part(run: RunFolder, pr: pd.DataFrame) -> list[Block]:
         "equivalent within it); otherwise inconclusive. Standard errors over paired seeds, plus the finite test "
         "set's variance when per-example results are in the CSV.")]
     if not d.family.empty:
-        out.append(Table(_fam_table(d), "The primary endpoint's comparisons"))
+        out.append(Table(family_table(d), "The primary endpoint's comparisons"))
     cells = cell_table(pr)
     if len(cells):
         out.append(Table(cells.rename(columns={"best_accuracy": "best top-1", "included": "in the endpoint"}),
